@@ -1,0 +1,13 @@
+//! Runtime machinery of altus4, independent of HTTP and SQL.
+//!
+//! Everything here is a [ractor] actor or a piece of state an actor owns. Storage is reached only
+//! through the small traits this crate defines (for example [`key_cache::KeyLookup`]), so the
+//! product crate decides where data lives and these pieces can be tested on their own.
+
+pub mod key_cache;
+pub mod registry;
+
+/// How long a request-path caller waits for an actor before giving up with an error instead of
+/// hanging. ractor mailboxes are unbounded and `call!` has no timeout, so every request-path call
+/// goes through `call_t!`/`call(.., Some(timeout))` with a bound like this one.
+pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 5_000;

@@ -1,0 +1,260 @@
+//! One actor per registered tenant database: owns its mysql_async pool, knows whether the server
+//! is MariaDB or MySQL (for the statement time cap), and caches the discovered schema.
+//!
+//! Each query runs in its own spawned task, so the actor never waits on the network and a caller
+//! that gives up (timeout, client gone) cannot drop a connection mid-protocol: the task finishes
+//! or the server-side statement cap ends it, and the connection returns to the pool clean.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use altus4_actors::registry::ChildFactory;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, Pool, PoolConstraints, PoolOpts, Row, SslOpts, Value};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::OnceCell;
+
+use super::schema::{self, DbSchema};
+use crate::secrets::Secret;
+
+/// Everything needed to connect to one tenant database.
+#[derive(Clone, Debug)]
+pub struct PoolSpec {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub username: String,
+    pub password: Option<Secret<String>>,
+    pub ssl: bool,
+    pub limits: PoolLimits,
+}
+
+#[derive(Clone, Debug)]
+pub struct PoolLimits {
+    pub connect_timeout: Duration,
+    pub query_timeout: Duration,
+    pub max_connections: usize,
+    pub schema_ttl: Duration,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PoolError {
+    #[error("database unreachable")]
+    Unreachable,
+    #[error("database refused the credentials")]
+    AccessDenied,
+    #[error("database does not exist")]
+    UnknownDatabase,
+    #[error("database did not answer in time")]
+    Timeout,
+    /// The server refused the statement (MySQL error number kept for logs and mapping).
+    #[error("database rejected the query (error {0})")]
+    Rejected(u16),
+}
+
+impl PoolError {
+    fn from_mysql(e: &mysql_async::Error) -> Self {
+        match e {
+            mysql_async::Error::Server(s) => match s.code {
+                1044 | 1045 | 1698 => PoolError::AccessDenied,
+                1049 => PoolError::UnknownDatabase,
+                // MariaDB max_statement_time / MySQL max_execution_time exceeded.
+                1969 | 3024 => PoolError::Timeout,
+                code => PoolError::Rejected(code),
+            },
+            _ => PoolError::Unreachable,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavor {
+    MariaDb,
+    MySql,
+}
+
+/// Result of a successful probe.
+#[derive(Clone, Debug)]
+pub struct ServerInfo {
+    pub version: String,
+    pub latency: Duration,
+}
+
+fn opts(spec: &PoolSpec) -> OptsBuilder {
+    let constraints =
+        PoolConstraints::new(0, spec.limits.max_connections.max(1)).expect("0 <= max and max >= 1");
+    let mut builder = OptsBuilder::default()
+        .ip_or_hostname(spec.host.clone())
+        .tcp_port(spec.port)
+        .user(Some(spec.username.clone()))
+        .pass(spec.password.as_ref().map(|p| p.expose().clone()))
+        .db_name(Some(spec.database.clone()))
+        // Connect where the tenant said, never to a local socket found by asking the server.
+        .prefer_socket(false)
+        .pool_opts(PoolOpts::default().with_constraints(constraints));
+    if spec.ssl {
+        builder = builder.ssl_opts(Some(SslOpts::default()));
+    }
+    builder
+}
+
+/// Connects once without a pool: used to check a database before it is registered.
+pub async fn probe(spec: &PoolSpec) -> Result<ServerInfo, PoolError> {
+    let started = Instant::now();
+    let mut conn = tokio::time::timeout(spec.limits.connect_timeout, Conn::new(opts(spec)))
+        .await
+        .map_err(|_| PoolError::Timeout)?
+        .map_err(|e| PoolError::from_mysql(&e))?;
+    let version: Option<String> = tokio::time::timeout(spec.limits.query_timeout, conn.query_first("SELECT VERSION()"))
+        .await
+        .map_err(|_| PoolError::Timeout)?
+        .map_err(|e| PoolError::from_mysql(&e))?;
+    let latency = started.elapsed();
+    tokio::spawn(async move {
+        let _ = conn.disconnect().await;
+    });
+    Ok(ServerInfo { version: version.unwrap_or_default(), latency })
+}
+
+pub enum PoolMsg {
+    /// The database's schema, from cache unless older than the TTL or `refresh` is set.
+    Schema { refresh: bool, reply: RpcReplyPort<Result<Arc<DbSchema>, PoolError>> },
+    /// Runs one read-only statement (built by the search planner) with positional parameters,
+    /// under the server-side statement time cap.
+    Query { sql: String, params: Vec<Value>, reply: RpcReplyPort<Result<Vec<Row>, PoolError>> },
+}
+
+/// State shared by the actor and the query tasks it spawns.
+pub struct Shared {
+    pool: Pool,
+    database: String,
+    limits: PoolLimits,
+    flavor: OnceCell<Flavor>,
+    schema: Mutex<Option<(Instant, Arc<DbSchema>)>>,
+}
+
+impl Shared {
+    async fn conn(&self) -> Result<Conn, PoolError> {
+        tokio::time::timeout(self.limits.connect_timeout, self.pool.get_conn())
+            .await
+            .map_err(|_| PoolError::Timeout)?
+            .map_err(|e| PoolError::from_mysql(&e))
+    }
+
+    async fn flavor(&self, conn: &mut Conn) -> Result<Flavor, PoolError> {
+        self.flavor
+            .get_or_try_init(|| async {
+                let version: Option<String> =
+                    conn.query_first("SELECT VERSION()").await.map_err(|e| PoolError::from_mysql(&e))?;
+                Ok(if version.unwrap_or_default().to_lowercase().contains("mariadb") {
+                    Flavor::MariaDb
+                } else {
+                    Flavor::MySql
+                })
+            })
+            .await
+            .copied()
+    }
+
+    /// Prefixes a SELECT with the server-side time cap of this server's flavor.
+    fn capped(&self, flavor: Flavor, sql: &str) -> String {
+        let ms = self.limits.query_timeout.as_millis().max(1);
+        match flavor {
+            Flavor::MariaDb => format!("SET STATEMENT max_statement_time={:.3} FOR {sql}", ms as f64 / 1000.0),
+            Flavor::MySql => sql.replacen("SELECT", &format!("SELECT /*+ MAX_EXECUTION_TIME({ms}) */"), 1),
+        }
+    }
+
+    async fn query(&self, sql: String, params: Vec<Value>) -> Result<Vec<Row>, PoolError> {
+        let mut conn = self.conn().await?;
+        let flavor = self.flavor(&mut conn).await?;
+        let sql = self.capped(flavor, &sql);
+        // The client-side bound is a little longer than the server's own cap, so the server's
+        // clean interruption normally wins and the connection stays usable.
+        let bound = self.limits.query_timeout + Duration::from_millis(500);
+        tokio::time::timeout(bound, conn.exec(sql, params))
+            .await
+            .map_err(|_| PoolError::Timeout)?
+            .map_err(|e| PoolError::from_mysql(&e))
+    }
+
+    async fn schema(&self, refresh: bool) -> Result<Arc<DbSchema>, PoolError> {
+        if !refresh {
+            if let Some((at, cached)) = self.schema.lock().expect("schema lock").as_ref() {
+                if at.elapsed() < self.limits.schema_ttl {
+                    return Ok(Arc::clone(cached));
+                }
+            }
+        }
+        let mut conn = self.conn().await?;
+        let discovered = tokio::time::timeout(self.limits.query_timeout, schema::discover(&mut conn, &self.database))
+            .await
+            .map_err(|_| PoolError::Timeout)?
+            .map_err(|e| PoolError::from_mysql(&e))?;
+        let discovered = Arc::new(discovered);
+        *self.schema.lock().expect("schema lock") = Some((Instant::now(), Arc::clone(&discovered)));
+        Ok(discovered)
+    }
+}
+
+pub struct PoolActor;
+
+impl Actor for PoolActor {
+    type Msg = PoolMsg;
+    type State = Arc<Shared>;
+    type Arguments = PoolSpec;
+
+    async fn pre_start(&self, _myself: ActorRef<PoolMsg>, spec: PoolSpec) -> Result<Arc<Shared>, ActorProcessingErr> {
+        // Creating a pool does not connect; the first query does.
+        Ok(Arc::new(Shared {
+            pool: Pool::new(opts(&spec)),
+            database: spec.database.clone(),
+            limits: spec.limits.clone(),
+            flavor: OnceCell::new(),
+            schema: Mutex::new(None),
+        }))
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<PoolMsg>,
+        message: PoolMsg,
+        shared: &mut Arc<Shared>,
+    ) -> Result<(), ActorProcessingErr> {
+        let shared = Arc::clone(shared);
+        match message {
+            PoolMsg::Schema { refresh, reply } => {
+                tokio::spawn(async move {
+                    let _ = reply.send(shared.schema(refresh).await);
+                });
+            }
+            PoolMsg::Query { sql, params, reply } => {
+                tokio::spawn(async move {
+                    let _ = reply.send(shared.query(sql, params).await);
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<PoolMsg>, shared: &mut Arc<Shared>) -> Result<(), ActorProcessingErr> {
+        let pool = shared.pool.clone();
+        tokio::spawn(async move {
+            let _ = pool.disconnect().await;
+        });
+        Ok(())
+    }
+}
+
+/// Builds pool actors for the registry, keyed by database connection id.
+pub struct PoolFactory;
+
+impl ChildFactory for PoolFactory {
+    type Key = String;
+    type Spec = PoolSpec;
+    type Child = PoolActor;
+
+    fn build(&self, _id: &String, spec: PoolSpec) -> (PoolActor, PoolSpec) {
+        (PoolActor, spec)
+    }
+}

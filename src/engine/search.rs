@@ -1,0 +1,457 @@
+//! Plans, runs and merges a full-text search over a tenant's databases.
+//!
+//! For every selected table that has a FULLTEXT index, one statement
+//!
+//! ```sql
+//! SELECT t.*, MATCH(cols) AGAINST (? IN <mode>) AS score, COUNT(*) OVER () AS total
+//! FROM `db`.`table` AS t WHERE MATCH(cols) AGAINST (? IN <mode>) ORDER BY score DESC LIMIT offset+limit
+//! ```
+//!
+//! runs in parallel through the database's pool actor. The query text is only ever a bound
+//! parameter; identifiers come from the discovered schema and are quoted. Rows from all tables
+//! and databases are merged by relevance and the requested page is cut from the merge, so
+//! pagination is exact: no table can contribute a row to page N without being among the top
+//! `offset+limit` of its own table. `COUNT(*) OVER ()` gives each table's total without a
+//! second round trip.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::{Row, Value};
+use ractor::ActorRef;
+use serde::Serialize;
+use serde_json::{json, Map, Value as Json};
+use tokio::task::JoinSet;
+
+use super::boolean;
+use super::ident::quote;
+use super::pool::{PoolError, PoolMsg};
+use super::rows;
+use super::schema::{DbSchema, FullTextIndex, TableSchema};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Natural,
+    Boolean,
+    /// MariaDB/MySQL query expansion (`WITH QUERY EXPANSION`).
+    Semantic,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "natural" => Some(Mode::Natural),
+            "boolean" => Some(Mode::Boolean),
+            "semantic" => Some(Mode::Semantic),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Natural => "natural",
+            Mode::Boolean => "boolean",
+            Mode::Semantic => "semantic",
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            Mode::Natural => "IN NATURAL LANGUAGE MODE",
+            Mode::Boolean => "IN BOOLEAN MODE",
+            Mode::Semantic => "WITH QUERY EXPANSION",
+        }
+    }
+}
+
+/// A validated search request.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub query: String,
+    pub mode: Mode,
+    pub tables: Option<Vec<String>>,
+    pub columns: Option<Vec<String>>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// One database to search.
+#[derive(Clone)]
+pub struct Target {
+    pub id: String,
+    pub name: String,
+    pub database: String,
+    pub pool: ActorRef<PoolMsg>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DatabaseStatus {
+    pub id: String,
+    pub name: String,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub results: Vec<Json>,
+    pub total_count: u64,
+    pub databases: Vec<DatabaseStatus>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// A filter names a table or column that none of the searched databases has.
+    #[error("{message}")]
+    UnknownName { field: &'static str, message: String },
+    /// Every database failed; the first failure.
+    #[error("{0}")]
+    Failed(PoolError),
+}
+
+/// Bounds from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub call_timeout: Duration,
+    pub snippet_chars: usize,
+}
+
+async fn call_pool<T: Send + 'static>(
+    pool: &ActorRef<PoolMsg>,
+    timeout: Duration,
+    build: impl FnOnce(ractor::RpcReplyPort<Result<T, PoolError>>) -> PoolMsg,
+) -> Result<T, PoolError> {
+    match pool.call(build, Some(timeout)).await {
+        Ok(ractor::rpc::CallResult::Success(result)) => result,
+        Ok(ractor::rpc::CallResult::Timeout) => Err(PoolError::Timeout),
+        // The actor stopped or dropped the reply: treat like an unreachable database.
+        _ => Err(PoolError::Unreachable),
+    }
+}
+
+/// The fetched schema of a target, or why it could not be fetched.
+type SchemaResult = (usize, Result<Arc<DbSchema>, PoolError>);
+
+pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Result<Outcome, SearchError> {
+    let mut outcome = Outcome { results: vec![], total_count: 0, databases: vec![], warnings: vec![] };
+    let against = match request.mode {
+        Mode::Boolean => boolean::normalize(&request.query),
+        _ => request.query.clone(),
+    };
+    let terms = boolean::positive_terms(&against);
+    if terms.is_empty() {
+        outcome.warnings.push("the query contains no searchable words".into());
+        return Ok(outcome);
+    }
+    if against != request.query {
+        outcome.warnings.push(format!("boolean query was normalised to: {against}"));
+    }
+
+    // 1. Schemas, in parallel.
+    let mut set = JoinSet::new();
+    for (i, target) in targets.iter().enumerate() {
+        let pool = target.pool.clone();
+        let timeout = limits.call_timeout;
+        set.spawn(async move { (i, call_pool(&pool, timeout, |reply| PoolMsg::Schema { refresh: false, reply }).await) });
+    }
+    let mut schemas: Vec<SchemaResult> = set.join_all().await;
+    schemas.sort_by_key(|(i, _)| *i);
+    let mut failures: Vec<(usize, PoolError)> = vec![];
+    let ok: Vec<(usize, Arc<DbSchema>)> = schemas
+        .into_iter()
+        .filter_map(|(i, r)| r.map_err(|e| failures.push((i, e))).ok().map(|s| (i, s)))
+        .collect();
+
+    // 2. Filters must name something that exists (checked when every schema is known).
+    if failures.is_empty() {
+        check_filters(&ok, request)?;
+    }
+
+    // 3. One statement per searchable table.
+    let fetch = request.offset + request.limit;
+    let mut set = JoinSet::new();
+    let mut skipped = vec![];
+    for (i, schema) in &ok {
+        for table in &schema.tables {
+            if request.tables.as_ref().is_some_and(|t| !t.contains(&table.name)) {
+                continue;
+            }
+            let indexes = chosen_indexes(table, request.columns.as_deref());
+            if indexes.is_empty() {
+                if request.tables.is_some() {
+                    skipped.push(table.name.clone());
+                }
+                continue;
+            }
+            let (sql, params) = statement(&targets[*i].database, table, &indexes, request.mode, &against, fetch);
+            let pool = targets[*i].pool.clone();
+            let timeout = limits.call_timeout;
+            let plan = TablePlan { target: *i, table: table.clone(), indexes: indexes.into_iter().cloned().collect() };
+            set.spawn(async move {
+                let rows = call_pool(&pool, timeout, |reply| PoolMsg::Query { sql, params, reply }).await;
+                (plan, rows)
+            });
+        }
+    }
+    if !skipped.is_empty() {
+        outcome.warnings.push(format!("tables without a FULLTEXT index were skipped: {}", skipped.join(", ")));
+    }
+
+    // 4. Merge.
+    let mut hits: Vec<Hit> = vec![];
+    for (plan, rows) in set.join_all().await {
+        match rows {
+            Ok(rows) => {
+                if let Some(first) = rows.first() {
+                    outcome.total_count += total_of(first);
+                }
+                hits.extend(rows.into_iter().enumerate().map(|(n, row)| Hit::new(&plan, n, row)));
+            }
+            Err(e) => failures.push((plan.target, e)),
+        }
+    }
+    failures.sort_by_key(|(i, _)| *i);
+    failures.dedup_by_key(|(i, _)| *i);
+    if !failures.is_empty() && failures.len() == targets.len() {
+        return Err(SearchError::Failed(failures.swap_remove(0).1));
+    }
+    hits.sort_by(Hit::rank);
+    outcome.results = hits
+        .into_iter()
+        .skip(request.offset)
+        .take(request.limit)
+        .map(|h| h.into_json(targets, &terms, limits.snippet_chars))
+        .collect();
+    outcome.databases = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let failure = failures.iter().find(|(f, _)| *f == i);
+            DatabaseStatus {
+                id: t.id.clone(),
+                name: rows::html_escape(&t.name),
+                status: if failure.is_some() { "error" } else { "ok" },
+                error: failure.map(|(_, e)| e.to_string()),
+            }
+        })
+        .collect();
+    Ok(outcome)
+}
+
+fn check_filters(schemas: &[(usize, Arc<DbSchema>)], request: &Request) -> Result<(), SearchError> {
+    let tables = || schemas.iter().flat_map(|(_, s)| s.tables.iter());
+    if let Some(wanted) = &request.tables {
+        if let Some(missing) = wanted.iter().find(|w| !tables().any(|t| &&t.name == w)) {
+            return Err(SearchError::UnknownName {
+                field: "tables",
+                message: format!("tables: no searched database has a table named '{}'", rows::html_escape(missing)),
+            });
+        }
+    }
+    if let Some(wanted) = &request.columns {
+        let in_scope = |t: &&TableSchema| request.tables.as_ref().is_none_or(|w| w.contains(&t.name));
+        let indexed = |c: &String| {
+            tables().filter(in_scope).any(|t| t.fulltext_indexes.iter().any(|i| i.columns.contains(c)))
+        };
+        if let Some(missing) = wanted.iter().find(|c| !indexed(c)) {
+            return Err(SearchError::UnknownName {
+                field: "columns",
+                message: format!(
+                    "columns: '{}' is not part of any FULLTEXT index in the searched tables",
+                    rows::html_escape(missing)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The FULLTEXT indexes of `table` to MATCH: all of them, or those covering a requested column.
+fn chosen_indexes<'a>(table: &'a TableSchema, columns: Option<&[String]>) -> Vec<&'a FullTextIndex> {
+    table
+        .fulltext_indexes
+        .iter()
+        .filter(|i| columns.is_none_or(|cols| i.columns.iter().any(|c| cols.contains(c))))
+        .collect()
+}
+
+fn statement(
+    database: &str,
+    table: &TableSchema,
+    indexes: &[&FullTextIndex],
+    mode: Mode,
+    against: &str,
+    fetch: usize,
+) -> (String, Vec<Value>) {
+    let matches: Vec<String> = indexes
+        .iter()
+        .map(|i| {
+            let cols: Vec<String> = i.columns.iter().map(|c| format!("t.{}", quote(c))).collect();
+            format!("MATCH({}) AGAINST (? {})", cols.join(", "), mode.sql())
+        })
+        .collect();
+    let sql = format!(
+        "SELECT t.*, {score} AS `__altus4_score`, COUNT(*) OVER () AS `__altus4_total` \
+         FROM {db}.{table} AS t WHERE {cond} ORDER BY `__altus4_score` DESC LIMIT {fetch}",
+        score = matches.join(" + "),
+        db = quote(database),
+        table = quote(&table.name),
+        cond = matches.join(" OR "),
+    );
+    let params = vec![Value::from(against); matches.len() * 2];
+    (sql, params)
+}
+
+struct TablePlan {
+    target: usize,
+    table: TableSchema,
+    indexes: Vec<FullTextIndex>,
+}
+
+/// One row of one table, with what ranking needs.
+struct Hit {
+    score: f64,
+    target: usize,
+    table: String,
+    position: usize,
+    names: Vec<String>,
+    values: Vec<Value>,
+    primary_key: Vec<String>,
+    indexed: Vec<String>,
+}
+
+fn total_of(row: &Row) -> u64 {
+    match row.as_ref(row.len() - 1) {
+        Some(Value::Int(n)) => (*n).max(0) as u64,
+        Some(Value::UInt(n)) => *n,
+        _ => 0,
+    }
+}
+
+impl Hit {
+    fn new(plan: &TablePlan, position: usize, row: Row) -> Self {
+        let width = row.len().saturating_sub(2);
+        let names: Vec<String> = row.columns_ref()[..width].iter().map(|c| c.name_str().into_owned()).collect();
+        let score = match row.as_ref(width) {
+            Some(Value::Double(d)) => *d,
+            Some(Value::Float(f)) => f64::from(*f),
+            _ => 0.0,
+        };
+        let mut values = row.unwrap();
+        values.truncate(width);
+        let mut indexed: Vec<String> = plan.indexes.iter().flat_map(|i| i.columns.iter().cloned()).collect();
+        indexed.dedup();
+        Self {
+            score,
+            target: plan.target,
+            table: plan.table.name.clone(),
+            position,
+            names,
+            values,
+            primary_key: plan.table.primary_key.clone(),
+            indexed,
+        }
+    }
+
+    /// Higher relevance first; ties in a stable order (database, table, position).
+    fn rank(a: &Hit, b: &Hit) -> Ordering {
+        b.score
+            .partial_cmp(&a.score)
+            .unwrap_or(Ordering::Equal)
+            .then(a.target.cmp(&b.target))
+            .then_with(|| a.table.cmp(&b.table))
+            .then(a.position.cmp(&b.position))
+    }
+
+    fn value_of(&self, column: &str) -> Option<&Value> {
+        self.names.iter().position(|n| n == column).map(|i| &self.values[i])
+    }
+
+    fn into_json(self, targets: &[Target], terms: &[String], snippet_chars: usize) -> Json {
+        let texts: Vec<String> = self.indexed.iter().filter_map(|c| self.value_of(c).and_then(rows::as_text)).collect();
+        let snippet = texts
+            .iter()
+            .find_map(|t| rows::snippet(t, terms, snippet_chars))
+            .or_else(|| texts.iter().find(|t| !t.is_empty()).map(|t| rows::leading(t, snippet_chars)))
+            .unwrap_or_default();
+        let id = if self.primary_key.is_empty() {
+            format!("{}#{}", self.table, self.position)
+        } else {
+            let parts: Vec<String> = self
+                .primary_key
+                .iter()
+                .map(|c| match self.value_of(c).map(rows::to_json) {
+                    Some(Json::String(s)) => s,
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                })
+                .collect();
+            format!("{}:{}", self.table, parts.join(","))
+        };
+        let content: Map<String, Json> = rows::content(&self.names, &self.values);
+        let target = &targets[self.target];
+        json!({
+            "id": rows::html_escape(&id),
+            "database": target.id,
+            "databaseName": rows::html_escape(&target.name),
+            "table": rows::html_escape(&self.table),
+            "relevanceScore": self.score,
+            "content": content,
+            "snippet": rows::html_escape(&snippet),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> TableSchema {
+        TableSchema {
+            name: "film`text".into(),
+            columns: vec![],
+            fulltext_indexes: vec![
+                FullTextIndex { name: "a".into(), columns: vec!["title".into(), "description".into()] },
+                FullTextIndex { name: "b".into(), columns: vec!["notes".into()] },
+            ],
+            primary_key: vec!["film_id".into()],
+            row_estimate: None,
+        }
+    }
+
+    #[test]
+    fn statements_quote_identifiers_and_bind_the_query() {
+        let t = table();
+        let idx = chosen_indexes(&t, None);
+        let (sql, params) = statement("sak`ila", &t, &idx, Mode::Boolean, "'; DROP TABLE x; --", 30);
+        assert!(sql.contains("FROM `sak``ila`.`film``text` AS t"), "{sql}");
+        assert!(sql.contains("MATCH(t.`title`, t.`description`) AGAINST (? IN BOOLEAN MODE)"), "{sql}");
+        assert!(sql.ends_with("LIMIT 30"));
+        assert!(!sql.contains("DROP"));
+        assert_eq!(params.len(), 4);
+    }
+
+    #[test]
+    fn column_filters_pick_covering_indexes() {
+        let t = table();
+        let names = |cols: &[&str]| {
+            let cols: Vec<String> = cols.iter().map(|c| c.to_string()).collect();
+            chosen_indexes(&t, Some(&cols)).iter().map(|i| i.name.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&["title"]), ["a"]);
+        assert_eq!(names(&["notes"]), ["b"]);
+        assert_eq!(names(&["title", "notes"]), ["a", "b"]);
+        assert!(names(&["rating"]).is_empty());
+    }
+
+    #[test]
+    fn modes() {
+        for m in [Mode::Natural, Mode::Boolean, Mode::Semantic] {
+            assert_eq!(Mode::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(Mode::parse("NATURAL"), None);
+    }
+}

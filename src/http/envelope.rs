@@ -1,0 +1,77 @@
+//! The response envelope of the contract:
+//! `{success, data | error{code, message, details}, meta{timestamp, requestId, version, executionTime}}`.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+
+pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub type Body = Full<Bytes>;
+
+/// Per-request facts every response needs.
+pub struct RequestCtx {
+    pub request_id: String,
+    pub started: Instant,
+    pub client_ip: std::net::IpAddr,
+}
+
+impl RequestCtx {
+    fn meta(&self) -> Value {
+        let timestamp = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        json!({
+            "timestamp": timestamp,
+            "requestId": self.request_id,
+            "version": API_VERSION,
+            "executionTime": (self.started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        })
+    }
+}
+
+/// A successful handler result: status and `data`.
+pub struct Reply {
+    pub status: StatusCode,
+    pub data: Value,
+}
+
+impl Reply {
+    pub fn ok(data: Value) -> Self {
+        Self { status: StatusCode::OK, data }
+    }
+
+    pub fn created(data: Value) -> Self {
+        Self { status: StatusCode::CREATED, data }
+    }
+}
+
+pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let bytes = serde_json::to_vec(body).expect("JSON values serialize");
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response
+}
+
+pub fn success(reply: Reply, ctx: &RequestCtx) -> Response<Body> {
+    json_response(reply.status, &json!({ "success": true, "data": reply.data, "meta": ctx.meta() }))
+}
+
+pub fn failure(err: &ApiError, ctx: &RequestCtx) -> Response<Body> {
+    let mut error = json!({ "code": err.code(), "message": err.public_message() });
+    if let Some(details) = err.details() {
+        error["details"] = details;
+    }
+    let mut response = json_response(err.status(), &json!({ "success": false, "error": error, "meta": ctx.meta() }));
+    if let ApiError::MethodNotAllowed { allow } = err {
+        response.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+    }
+    response
+}

@@ -1,0 +1,76 @@
+//! The thin HTTP front end: accepts connections, gives each request an id, routes it, and talks
+//! to the rest of the system through [`App`](crate::app::App) (actors and the store).
+
+pub mod authn;
+pub mod body;
+pub mod envelope;
+pub mod router;
+pub mod routes;
+pub mod views;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use envelope::RequestCtx;
+
+/// Serves until `shutdown` resolves, then stops accepting and waits (up to the configured grace
+/// period) for in-flight requests to finish.
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper only enforces the header-read timeout when a timer is installed.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(app.config.server.header_read_timeout_secs))
+        .max_buf_size(64 * 1024);
+    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = Arc::clone(&app);
+        let service = service_fn(move |req| {
+            let app = Arc::clone(&app);
+            async move {
+                let ctx = RequestCtx {
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                    started: Instant::now(),
+                    client_ip: peer.ip(),
+                };
+                Ok::<_, Infallible>(router::handle(app, req, ctx).await)
+            }
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+
+    drop(listener);
+    let grace = Duration::from_secs(app.config.server.shutdown_grace_secs);
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after the shutdown grace period; closing them");
+    }
+}

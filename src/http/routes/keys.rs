@@ -1,0 +1,140 @@
+//! API keys: `POST/GET /api/v1/keys`, `DELETE /api/v1/keys/{keyId}`; the first key through
+//! `POST /api/v1/management/setup` shares the creation logic.
+
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::auth::apikey::{self, Environment};
+use crate::auth::permissions::Permission;
+use crate::error::ApiError;
+use crate::http::authn::Principal;
+use crate::http::body::Fields;
+use crate::http::envelope::Reply;
+use crate::http::views;
+use crate::store::{now_ms, KeyRecord, NewKey};
+
+pub const TIERS: [&str; 3] = ["free", "pro", "enterprise"];
+pub const SHOWN_ONCE: &str =
+    "This is the only time the full API key will be shown. Please store it securely.";
+
+/// What a new key should be, validated.
+pub struct KeySpec {
+    pub name: String,
+    pub environment: Environment,
+    pub permissions: Vec<Permission>,
+    pub tier: String,
+    pub expires_at: Option<i64>,
+}
+
+fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| ApiError::validation(field, format!("{field} must be an RFC 3339 date-time")))?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// Validates a key body; `defaults` supplies what an omitted field means.
+pub fn key_spec(fields: &Fields, principal: &Principal, defaults: KeySpec) -> Result<KeySpec, ApiError> {
+    let name = fields.opt_str("name", 3, 255)?.unwrap_or(defaults.name);
+    let environment = match fields.opt_str("environment", 1, 16)? {
+        Some(e) => Environment::parse(&e)
+            .ok_or_else(|| ApiError::validation("environment", "environment must be 'test' or 'live'"))?,
+        None => defaults.environment,
+    };
+    let permissions = match fields.opt_str_array("permissions", Permission::ALL.len(), 32)? {
+        Some(names) if names.is_empty() => {
+            return Err(ApiError::validation("permissions", "permissions must not be empty"))
+        }
+        Some(names) => {
+            let mut perms = Vec::new();
+            for n in &names {
+                let p = Permission::parse(n).ok_or_else(|| {
+                    let known: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+                    ApiError::validation("permissions", format!("unknown permission '{n}'; known: {}", known.join(", ")))
+                })?;
+                if !perms.contains(&p) {
+                    perms.push(p);
+                }
+            }
+            perms
+        }
+        None => defaults.permissions,
+    };
+    // A key cannot carry more than its creator has.
+    for &p in &permissions {
+        principal.require(p)?;
+    }
+    let tier = match fields.opt_str("rateLimitTier", 1, 32)? {
+        Some(t) if TIERS.contains(&t.as_str()) => t,
+        Some(_) => return Err(ApiError::validation("rateLimitTier", format!("rateLimitTier must be one of {}", TIERS.join(", ")))),
+        None => defaults.tier,
+    };
+    let expires_at = match fields.opt_str("expiresAt", 1, 64)? {
+        Some(text) => {
+            let at = parse_time("expiresAt", &text)?;
+            if at <= now_ms() {
+                return Err(ApiError::validation("expiresAt", "expiresAt must be in the future"));
+            }
+            Some(at)
+        }
+        None => defaults.expires_at,
+    };
+    Ok(KeySpec { name, environment, permissions, tier, expires_at })
+}
+
+/// Generates a key for `spec`: returns the stored record and the plaintext, shown once.
+pub fn new_key(user_id: &str, spec: KeySpec) -> (NewKey, String) {
+    let generated = apikey::generate(spec.environment);
+    let new = NewKey {
+        user_id: user_id.to_string(),
+        name: spec.name,
+        key_prefix: generated.prefix,
+        digest: generated.digest,
+        environment: spec.environment.as_str().to_string(),
+        permissions: spec.permissions,
+        rate_limit_tier: spec.tier,
+        expires_at: spec.expires_at,
+    };
+    (new, generated.secret.expose().clone())
+}
+
+pub fn created(record: &KeyRecord, secret: String) -> Reply {
+    Reply::created(json!({ "apiKey": views::key(record), "secretKey": secret, "warning": SHOWN_ONCE }))
+}
+
+pub async fn create(app: &App, principal: &Principal, fields: Fields) -> Result<Reply, ApiError> {
+    if !fields.has("name") {
+        return Err(ApiError::validation("name", "name is required"));
+    }
+    if !fields.has("environment") {
+        return Err(ApiError::validation("environment", "environment is required"));
+    }
+    let defaults = KeySpec {
+        name: String::new(),
+        environment: Environment::Test,
+        permissions: vec![Permission::Search],
+        tier: "free".into(),
+        expires_at: None,
+    };
+    let spec = key_spec(&fields, principal, defaults)?;
+    let (new, secret) = new_key(&principal.user_id, spec);
+    let record = app.store.create_key(new).await?;
+    tracing::info!(target: "security", event = "key_created", key_prefix = %record.key_prefix, user = %principal.user_id);
+    Ok(created(&record, secret))
+}
+
+pub async fn list(app: &App, principal: &Principal) -> Result<Reply, ApiError> {
+    let keys = app.store.keys_of_user(&principal.user_id).await?;
+    Ok(Reply::ok(Value::Array(keys.iter().map(views::key).collect())))
+}
+
+pub async fn revoke(app: &App, principal: &Principal, key_id: &str) -> Result<Reply, ApiError> {
+    let digest = app
+        .store
+        .revoke_key(&principal.user_id, key_id)
+        .await?
+        .ok_or(ApiError::NotFound { what: "API key" })?;
+    // Evicted before answering, so the very next request with this key is refused.
+    app.evict_key(digest).await?;
+    tracing::info!(target: "security", event = "key_revoked", key_id = %key_id, user = %principal.user_id);
+    Ok(Reply::ok(json!({ "revoked": true, "message": "API key revoked successfully" })))
+}

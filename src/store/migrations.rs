@@ -1,0 +1,131 @@
+//! Versioned schema migrations, applied in order inside one transaction each.
+//!
+//! A migration is never edited once released: add a new one instead. `altus4 migrate` and
+//! start-up both call [`apply`]; [`status`] reports what is applied.
+
+use rusqlite::{params, Connection};
+
+use super::{now_ms, StoreError};
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: r#"
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
+            token_version INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            last_active INTEGER
+        );
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            key_prefix TEXT NOT NULL,
+            key_hash BLOB NOT NULL UNIQUE,
+            environment TEXT NOT NULL CHECK (environment IN ('test', 'live')),
+            permissions TEXT NOT NULL,
+            rate_limit_tier TEXT NOT NULL,
+            expires_at INTEGER,
+            is_active INTEGER NOT NULL DEFAULT 1,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            last_used INTEGER,
+            last_used_ip TEXT,
+            usage_count INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX api_keys_user ON api_keys(user_id);
+        CREATE INDEX api_keys_prefix ON api_keys(key_prefix);
+        CREATE TABLE database_connections (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            host TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            database_name TEXT NOT NULL,
+            username TEXT NOT NULL,
+            password_enc BLOB,
+            ssl_enabled INTEGER NOT NULL DEFAULT 0,
+            is_active INTEGER NOT NULL DEFAULT 1,
+            connection_status TEXT NOT NULL DEFAULT 'disconnected',
+            last_tested INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX database_connections_user ON database_connections(user_id);
+    "#,
+}];
+
+fn ensure_table(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at INTEGER NOT NULL
+        )",
+    )
+}
+
+/// Applies every migration newer than the database; returns the names applied now.
+pub fn apply(conn: &mut Connection) -> Result<Vec<&'static str>, StoreError> {
+    ensure_table(conn)?;
+    let current: i64 =
+        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let newest = MIGRATIONS.last().map_or(0, |m| m.version);
+    if current > newest {
+        return Err(StoreError::Corrupt(format!(
+            "metadata schema version {current} is newer than this binary knows ({newest}); upgrade altus4"
+        )));
+    }
+    let mut applied = Vec::new();
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(m.sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![m.version, m.name, now_ms()],
+        )?;
+        tx.commit()?;
+        applied.push(m.name);
+    }
+    Ok(applied)
+}
+
+/// (version, name) of every applied migration, oldest first.
+pub fn status(conn: &Connection) -> Result<Vec<(i64, String)>, StoreError> {
+    ensure_table(conn)?;
+    let mut stmt = conn.prepare("SELECT version, name FROM schema_migrations ORDER BY version")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applying_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(apply(&mut conn).unwrap().len(), MIGRATIONS.len());
+        assert!(apply(&mut conn).unwrap().is_empty());
+        assert_eq!(status(&conn).unwrap().len(), MIGRATIONS.len());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn).unwrap();
+        conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 0)", []).unwrap();
+        assert!(apply(&mut conn).is_err());
+    }
+}
