@@ -1,0 +1,206 @@
+//! The main job end to end: register, log in, create keys, register sakila, search it.
+
+mod common;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn full_flow_finds_express_lonely_first() {
+    let server = Server::start().await;
+    let token = server.register("flow@example.com").await;
+
+    // Login returns a working token too.
+    let (status, body) = server
+        .post("/api/v1/auth/login", None, json!({"email": "FLOW@example.com", "password": "correct horse battery"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let login_token = body["data"]["token"].as_str().unwrap().to_string();
+    assert_eq!(body["data"]["user"]["email"], "flow@example.com");
+
+    // First key through setup, once.
+    let (status, body) = server.post("/api/v1/management/setup", Some(&login_token), json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let key = body["data"]["secretKey"].as_str().unwrap().to_string();
+    assert!(key.starts_with("altus4_sk_test_") && key.len() == 79);
+    assert_eq!(body["data"]["apiKey"]["keyPrefix"], &key[..20]);
+    let (status, body) = server.post("/api/v1/management/setup", Some(&token), json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("API_KEY_EXISTS")));
+
+    // Keys list never shows a secret.
+    let (status, body) = server.get("/api/v1/keys", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    assert!(!body.to_string().contains(&key[20..]));
+
+    let db = server.add_database(&token, "sakila").await;
+    let (status, body) = server.get("/api/v1/databases", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"][0]["id"], db.as_str());
+    assert_eq!(body["data"][0]["databaseName"], "sakila");
+    assert!(body["data"][0].get("password").is_none());
+    let (status, body) = server.get(&format!("/api/v1/databases/{db}"), Some(&token)).await;
+    assert_eq!((status, body["data"]["id"].as_str()), (StatusCode::OK, Some(db.as_str())));
+
+    // Schema: film_text and its FULLTEXT index, with row estimates.
+    let (status, body) = server.get(&format!("/api/v1/databases/{db}/schema"), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let film_text = body["data"]["tables"].as_array().unwrap().iter().find(|t| t["name"] == "film_text").unwrap();
+    assert_eq!(film_text["fulltextIndexes"][0]["columns"], json!(["title", "description"]));
+    assert!(film_text["rowEstimate"].as_u64().unwrap() > 0);
+    assert!(film_text["columns"].as_array().unwrap().iter().any(|c| c["name"] == "film_id" && c["key"] == "PRI"));
+
+    let (status, body) = server.search(&key, json!({"query": "astronaut boat", "searchMode": "natural"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first = &body["data"]["results"][0];
+    assert_eq!(first["table"], "film_text");
+    assert_eq!(first["database"], db.as_str());
+    assert_eq!(first["content"]["film_id"], 296);
+    assert_eq!(first["content"]["title"], "EXPRESS LONELY");
+    assert!(first["relevanceScore"].as_f64().unwrap() > 0.0);
+    let snippet = first["snippet"].as_str().unwrap().to_lowercase();
+    assert!(snippet.contains("astronaut") || snippet.contains("boat"), "{snippet}");
+    assert_eq!(body["data"]["results"].as_array().unwrap().len(), 10);
+
+    // The total and the order are MariaDB's own.
+    let mut conn = mariadb(Some("sakila")).await;
+    let expected: Vec<(u32, f64)> = conn
+        .exec(
+            "SELECT film_id, MATCH(title, description) AGAINST (?) s FROM film_text
+             WHERE MATCH(title, description) AGAINST (?) ORDER BY s DESC, film_id LIMIT 10",
+            ("astronaut boat", "astronaut boat"),
+        )
+        .await
+        .unwrap();
+    let total: u64 = conn
+        .exec_first("SELECT COUNT(*) FROM film_text WHERE MATCH(title, description) AGAINST (?)", ("astronaut boat",))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(body["data"]["totalCount"].as_u64(), Some(total));
+    let scores: Vec<f64> = body["data"]["results"].as_array().unwrap().iter().map(|r| r["relevanceScore"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "not sorted by relevance: {scores:?}");
+    assert!((scores[0] - expected[0].1).abs() < 0.5);
+}
+
+#[tokio::test]
+async fn boolean_search_returns_only_matching_rows_and_pages_exactly() {
+    let server = Server::start().await;
+    let t = server.sakila_tenant("bool@example.com").await;
+
+    let mut conn = mariadb(Some("sakila")).await;
+    let expected: u64 = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM film_text WHERE MATCH(title, description) AGAINST (? IN BOOLEAN MODE)",
+            ("+drama -feminist",),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(expected > 20);
+
+    let (status, all) = server.search(&t.key, json!({"query": "+drama -feminist", "searchMode": "boolean", "limit": 100})).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let rows = all["data"]["results"].as_array().unwrap();
+    assert_eq!(all["data"]["totalCount"].as_u64(), Some(expected));
+    assert_eq!(rows.len() as u64, expected.min(100));
+    for row in rows {
+        let text = format!("{} {}", row["content"]["title"], row["content"]["description"]).to_lowercase();
+        assert!(text.contains("drama") && !text.contains("feminist"), "{text}");
+    }
+
+    // Pages of 7 concatenate to the same list.
+    let mut paged: Vec<Value> = vec![];
+    for page in 0..3 {
+        let (status, body) = server
+            .search(&t.key, json!({"query": "+drama -feminist", "searchMode": "boolean", "limit": 7, "offset": page * 7}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["data"]["page"], page + 1);
+        assert_eq!(body["data"]["totalCount"].as_u64(), Some(expected));
+        paged.extend(body["data"]["results"].as_array().unwrap().iter().cloned());
+    }
+    let ids = |v: &[Value]| v.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&paged), ids(&rows[..21]));
+}
+
+#[tokio::test]
+async fn parser_hostile_boolean_input_never_fails() {
+    let server = Server::start().await;
+    let t = server.sakila_tenant("hostile@example.com").await;
+    let inputs = [
+        "contact support@example.com", "foo -", "(", ")", "the of and", "+-term", "**", "lib@2", "\"unbalanced",
+        "(((", "\"\"", "🚀🚀", "a -", "~", "@3", "+(", "'; DROP TABLE film_text; --", "-drama", "DRAMA*",
+    ];
+    for mode in ["boolean", "natural", "semantic"] {
+        for q in inputs {
+            let (status, body) = server.search(&t.key, json!({"query": q, "searchMode": mode})).await;
+            assert_eq!(status, StatusCode::OK, "{mode} {q:?}: {body}");
+            assert!(body["data"]["results"].is_array());
+        }
+    }
+    // Still there.
+    let mut conn = mariadb(Some("sakila")).await;
+    let n: u64 = conn.query_first("SELECT COUNT(*) FROM film_text").await.unwrap().unwrap();
+    assert_eq!(n, 1000);
+}
+
+#[tokio::test]
+async fn table_and_column_filters() {
+    let server = Server::start().await;
+    let t = server.sakila_tenant("filters@example.com").await;
+    let (status, body) = server.search(&t.key, json!({"query": "astronaut", "tables": ["film_text"], "columns": ["title", "description"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["data"]["totalCount"].as_u64().unwrap() > 0);
+
+    for (field, value) in [("tables", json!(["no_such_table"])), ("columns", json!(["no_such_column"])), ("columns", json!(["rating"]))] {
+        let (status, body) = server.search(&t.key, json!({"query": "astronaut", field: value})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {body}");
+        assert_eq!(body["error"]["code"], "VALIDATION_ERROR");
+        assert!(body["error"]["message"].as_str().unwrap().contains(field), "{body}");
+    }
+    // A table without a FULLTEXT index is skipped, with a warning.
+    let (status, body) = server.search(&t.key, json!({"query": "astronaut", "tables": ["actor"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["totalCount"], 0);
+    assert!(body["data"]["warnings"][0].as_str().unwrap().contains("actor"));
+}
+
+#[tokio::test]
+async fn results_are_html_escaped() {
+    // A small database of our own with markup in it.
+    let mut conn = mariadb(None).await;
+    conn.query_drop("CREATE DATABASE IF NOT EXISTS altus4_e2e_html").await.unwrap();
+    conn.query_drop(
+        "CREATE TABLE IF NOT EXISTS altus4_e2e_html.notes (id INT PRIMARY KEY, body TEXT, FULLTEXT KEY ft (body)) ENGINE=InnoDB",
+    )
+    .await
+    .unwrap();
+    conn.query_drop(
+        r#"REPLACE INTO altus4_e2e_html.notes VALUES (1, '<script>alert("pwn")</script> & Tom''s zanzibar notes'), (2, 'plain row'), (3, 'other row')"#,
+    )
+    .await
+    .unwrap();
+
+    let server = Server::start().await;
+    let token = server.register("html@example.com").await;
+    let (key, _) = server.create_key(&token, &["search"]).await;
+    server.add_database(&token, "altus4_e2e_html").await;
+    let (status, body) = server.search(&key, json!({"query": "zanzibar"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let hit = &body["data"]["results"][0];
+    let content = hit["content"]["body"].as_str().unwrap();
+    assert_eq!(content, "&lt;script&gt;alert(&quot;pwn&quot;)&lt;/script&gt; &amp; Tom&#x27;s zanzibar notes");
+    assert!(is_html_safe(hit["snippet"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods() {
+    let server = Server::start().await;
+    let (status, body) = server.get("/api/v1/nope", None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("NOT_FOUND")));
+    let (status, body) = server.call(Method::DELETE, "/api/v1/search", None, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("METHOD_NOT_ALLOWED")));
+}
