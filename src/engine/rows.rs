@@ -79,8 +79,20 @@ pub fn leading(text: &str, max_chars: usize) -> String {
 
 fn window(chars: &[char], hit: usize, max_chars: usize) -> String {
     let lead = max_chars / 4;
-    let start = hit.saturating_sub(lead);
-    let end = (start + max_chars).min(chars.len());
+    let mut start = hit.saturating_sub(lead);
+    // Cut at word boundaries where there is one, never past the hit itself.
+    if start > 0 {
+        if let Some(p) = chars[start..hit].iter().position(|c| c.is_whitespace()) {
+            start += p + 1;
+        }
+    }
+    let mut end = (start + max_chars).min(chars.len());
+    if end < chars.len() {
+        let from = hit.max(start);
+        if let Some(p) = chars[from..end].iter().rposition(|c| c.is_whitespace()) {
+            end = from + p;
+        }
+    }
     let mut out = String::new();
     if start > 0 {
         out.push('…');
@@ -122,6 +134,9 @@ mod tests {
         let s = snippet(text, &["astronaut".into()], 20).unwrap();
         assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
         assert!(s.contains("Astronaut"), "{s}");
+        // Whole words only at the cuts.
+        assert!(s.starts_with("…a ") || s.starts_with("…of ") || s.starts_with("…Astronaut"), "{s}");
+        assert!(!s.trim_end_matches('…').ends_with(' '), "{s}");
         assert_eq!(snippet("short text", &["short".into()], 160).unwrap(), "short text");
         assert!(snippet(text, &["zebra".into()], 20).is_none());
         assert_eq!(leading("ünïcode text", 3), "ünï…");
