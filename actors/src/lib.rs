@@ -4,8 +4,13 @@
 //! through the small traits this crate defines (for example [`key_cache::KeyLookup`]), so the
 //! product crate decides where data lives and these pieces can be tested on their own.
 
+pub mod clock;
+pub mod ip_limits;
 pub mod key_cache;
+pub mod limiter;
+pub mod rate;
 pub mod registry;
+pub mod usage;
 
 /// How long a request-path caller waits for an actor before giving up with an error instead of
 /// hanging. ractor mailboxes are unbounded and `call!` has no timeout, so every request-path call
