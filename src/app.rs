@@ -1,20 +1,28 @@
 //! The application state shared by every request: configuration, storage, crypto, and handles
-//! to the actors of the supervision tree. Built once at start-up; nothing in it is mutable
-//! except through the actors and the store.
+//! to the actors of the supervision tree. Built once at start-up; what changes at run time
+//! (tiers, on reload) sits behind a lock and is swapped whole.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use altus4_actors::clock::{SharedClock, SystemClock};
+use altus4_actors::ip_limits::IpLimits;
 use altus4_actors::key_cache::{KeyCacheActor, KeyCacheConfig, KeyCacheMsg, KeyDigest, KeyLookup};
-use altus4_actors::registry::{Registry, RegistryMsg};
+use altus4_actors::limiter::{LimiterSettings, RateLimits};
+use altus4_actors::rate::Tier;
+use altus4_actors::registry::RegistryHandle;
+use altus4_actors::usage::{Usage, UsageMsg, UsageRecorder, UsageSink};
 use ractor::{Actor, ActorRef};
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenSigner;
-use crate::config::Config;
+use crate::config::{Config, RateLimitConfig};
 use crate::crypto::CredentialCipher;
 use crate::engine::pool::{PoolFactory, PoolLimits, PoolMsg, PoolSpec};
 use crate::error::ApiError;
+use crate::http::client_ip::Cidr;
 use crate::secrets::MasterSecret;
 use crate::store::{DatabaseRecord, KeyRecord, Store};
 
@@ -29,44 +37,160 @@ impl KeyLookup for StoreKeys {
     }
 }
 
+/// Usage batches go to the metadata store.
+pub struct StoreUsage(pub Store);
+
+impl UsageSink for StoreUsage {
+    async fn write(&self, batch: Vec<Usage>) -> Result<(), String> {
+        self.0.record_usage(batch).await.map_err(|e| e.to_string())
+    }
+}
+
+/// The rate-limit tiers in force; replaced whole on reload.
+pub struct Tiers {
+    by_name: HashMap<String, Arc<Tier>>,
+    default: Arc<Tier>,
+    /// The limits for unauthenticated endpoints, per client address.
+    pub ip: Arc<Tier>,
+}
+
+impl Tiers {
+    pub fn from_config(rl: &RateLimitConfig) -> Self {
+        let by_name: HashMap<String, Arc<Tier>> = rl
+            .tiers
+            .iter()
+            .map(|(name, t)| {
+                let tier = Tier {
+                    name: name.clone(),
+                    per_hour: t.per_hour,
+                    per_minute: t.per_minute,
+                    burst: t.burst,
+                    block_ms: t.block_secs * 1000,
+                };
+                (name.clone(), Arc::new(tier))
+            })
+            .collect();
+        let default = Arc::clone(&by_name[&rl.default_tier]);
+        let ip = Arc::new(Tier {
+            name: "ip".into(),
+            per_hour: rl.ip.per_hour,
+            per_minute: rl.ip.per_minute,
+            burst: rl.ip.burst,
+            block_ms: rl.ip.block_secs * 1000,
+        });
+        Self { by_name, default, ip }
+    }
+
+    /// The tier named `name`, or the default tier if it is no longer configured.
+    pub fn get(&self, name: &str) -> Arc<Tier> {
+        self.by_name.get(name).map_or_else(|| Arc::clone(&self.default), Arc::clone)
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
 pub struct App {
     pub config: Config,
+    /// The file the configuration came from, re-read on reload.
+    pub config_path: Option<PathBuf>,
     pub store: Store,
     pub hasher: PasswordHasher,
     pub tokens: TokenSigner,
     pub cipher: CredentialCipher,
+    pub clock: SharedClock,
     pub key_cache: ActorRef<KeyCacheMsg<Arc<KeyRecord>>>,
-    pub pools: ActorRef<RegistryMsg<PoolFactory>>,
+    pub pools: RegistryHandle<PoolFactory>,
+    pub limits: RateLimits,
+    pub ip_limits: IpLimits,
+    pub usage: ActorRef<UsageMsg>,
+    pub trusted_proxies: Vec<Cidr>,
+    tiers: RwLock<Arc<Tiers>>,
     pub started: Instant,
 }
 
 /// How long a request waits on an actor that is not a database call.
-const ACTOR_TIMEOUT: Duration = Duration::from_millis(altus4_actors::DEFAULT_CALL_TIMEOUT_MS);
+const ACTOR_TIMEOUT_MS: u64 = altus4_actors::DEFAULT_CALL_TIMEOUT_MS;
 
 impl App {
     /// Spawns the supervision tree's actors and assembles the state.
-    pub async fn start(config: Config, store: Store, master: Arc<MasterSecret>) -> Result<Arc<Self>, String> {
+    pub async fn start(
+        config: Config,
+        config_path: Option<PathBuf>,
+        store: Store,
+        master: Arc<MasterSecret>,
+    ) -> Result<Arc<Self>, String> {
+        let clock = SystemClock::shared();
         let cache_config = KeyCacheConfig {
             max_entries: config.key_cache.max_entries,
             ttl: Duration::from_secs(config.key_cache.ttl_secs),
         };
-        let (key_cache, _) =
-            Actor::spawn(Some("key-cache".into()), KeyCacheActor::new(Arc::new(StoreKeys(store.clone()))), cache_config)
-                .await
-                .map_err(|e| format!("cannot start the key cache: {e}"))?;
-        let (pools, _) = Actor::spawn(Some("pools".into()), Registry::new(PoolFactory), ())
+        let (key_cache, _) = Actor::spawn(None, KeyCacheActor::new(Arc::new(StoreKeys(store.clone()))), cache_config)
+            .await
+            .map_err(|e| format!("cannot start the key cache: {e}"))?;
+        let pools = RegistryHandle::start(None, PoolFactory, ACTOR_TIMEOUT_MS)
             .await
             .map_err(|e| format!("cannot start the pool registry: {e}"))?;
+        let rl = &config.rate_limits;
+        let settings = LimiterSettings {
+            clock: Arc::clone(&clock),
+            idle_ms: rl.idle_secs * 1000,
+            tick: Duration::from_secs(rl.idle_check_secs),
+        };
+        let limits = RateLimits::start(settings, ACTOR_TIMEOUT_MS)
+            .await
+            .map_err(|e| format!("cannot start the rate limiters: {e}"))?;
+        // Remember an address for longer than the hour window, so a quiet one cannot regain
+        // its budget early by being forgotten.
+        let ip_limits = IpLimits::new(Arc::clone(&clock), rl.ip.max_tracked, Duration::from_secs(2 * 3600));
+        let recorder = UsageRecorder::new(StoreUsage(store.clone()), Duration::from_millis(rl.usage_flush_ms));
+        let (usage, _) =
+            Actor::spawn(None, recorder, ()).await.map_err(|e| format!("cannot start the usage recorder: {e}"))?;
+        let trusted_proxies = rl.ip.trusted_proxies.iter().filter_map(|p| Cidr::parse(p)).collect();
+        let tiers = RwLock::new(Arc::new(Tiers::from_config(rl)));
         Ok(Arc::new(Self {
             hasher: PasswordHasher::new(config.auth.max_concurrent_hashes),
             tokens: TokenSigner::new(&master),
             cipher: CredentialCipher::new(master),
             config,
+            config_path,
             store,
+            clock,
             key_cache,
             pools,
+            limits,
+            ip_limits,
+            usage,
+            trusted_proxies,
+            tiers,
             started: Instant::now(),
         }))
+    }
+
+    pub fn tiers(&self) -> Arc<Tiers> {
+        Arc::clone(&self.tiers.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Re-reads the configuration file and swaps in its tiers. Windows keep their counts; other
+    /// settings need a restart. An invalid file changes nothing.
+    pub fn reload_tiers(&self) -> Result<Vec<String>, String> {
+        let Some(path) = &self.config_path else {
+            return Err("no configuration file to reload (started without --config)".into());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let config = Config::parse(&text).map_err(|e| format!("invalid {}: {e}", path.display()))?;
+        config.validate().map_err(|e| e.to_string())?;
+        let tiers = Tiers::from_config(&config.rate_limits);
+        let names = tiers.names().into_iter().map(String::from).collect();
+        *self.tiers.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tiers);
+        Ok(names)
     }
 
     pub fn pool_limits(&self) -> PoolLimits {
@@ -95,29 +219,40 @@ impl App {
         })
     }
 
-    /// The pool actor of a stored database, started on first use.
+    /// The pool actor of a stored database, started on first use (the password is decrypted
+    /// only then).
     pub async fn pool(&self, db: &DatabaseRecord) -> Result<ActorRef<PoolMsg>, ApiError> {
-        let spec = self.pool_spec(db)?;
-        ractor::call_t!(self.pools, RegistryMsg::Get, ACTOR_TIMEOUT.as_millis() as u64, db.id.clone(), spec)
-            .map_err(|_| ApiError::Busy)?
-            .map_err(ApiError::internal)
+        self.pools.get(&db.id, || self.pool_spec(db)).await
     }
 
     /// Stops a database's pool (after it was changed or removed).
     pub async fn drop_pool(&self, id: &str) {
-        let _ = ractor::call_t!(self.pools, RegistryMsg::Remove, ACTOR_TIMEOUT.as_millis() as u64, id.to_string());
+        self.pools.remove(&id.to_string()).await;
     }
 
     /// Resolves a key digest through the cache.
     pub async fn resolve_key(&self, digest: KeyDigest) -> Result<Option<Arc<KeyRecord>>, ApiError> {
-        ractor::call_t!(self.key_cache, KeyCacheMsg::Resolve, ACTOR_TIMEOUT.as_millis() as u64, digest)
-            .map_err(|_| ApiError::Busy)?
+        ractor::call_t!(self.key_cache, KeyCacheMsg::Resolve, ACTOR_TIMEOUT_MS, digest)
+            .map_err(|e| ApiError::Busy(format!("key cache: {e}")))?
             .map_err(ApiError::Internal)
     }
 
     /// Evicts a key from the cache; returns once the eviction is done.
     pub async fn evict_key(&self, digest: KeyDigest) -> Result<(), ApiError> {
-        ractor::call_t!(self.key_cache, KeyCacheMsg::Invalidate, ACTOR_TIMEOUT.as_millis() as u64, digest)
-            .map_err(|_| ApiError::Busy)
+        ractor::call_t!(self.key_cache, KeyCacheMsg::Invalidate, ACTOR_TIMEOUT_MS, digest)
+            .map_err(|e| ApiError::Busy(format!("key cache: {e}")))
+    }
+
+    /// Flushes pending usage and stops the recorder (shutdown).
+    pub async fn shutdown(&self) {
+        let _ = self.usage.drain_and_wait(Some(Duration::from_secs(5))).await;
+    }
+}
+
+/// Registry failures (a supervisor that did not answer or could not spawn) degrade the request
+/// to a 503, never a 500.
+impl From<String> for ApiError {
+    fn from(message: String) -> Self {
+        ApiError::Busy(message)
     }
 }

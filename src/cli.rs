@@ -57,6 +57,12 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Ask the running server (found through `<data_dir>/altus4.pid`) to reload its rate-limit
+    /// tiers from its configuration file; the same as sending it SIGHUP.
+    Reload {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 fn load(common: &Common, listen: Option<SocketAddr>) -> Result<Config, String> {
@@ -64,10 +70,36 @@ fn load(common: &Common, listen: Option<SocketAddr>) -> Result<Config, String> {
     Config::load(common.config.as_deref(), overrides).map_err(|e| e.to_string())
 }
 
-fn open_store(config: &Config) -> Result<Store, String> {
+/// Creates the data directory owner-only: it holds the metadata (password hashes, key
+/// digests, encrypted credentials) and possibly the master secret.
+fn data_dir(config: &Config) -> Result<&Path, String> {
     let dir = &config.storage.data_dir;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
-    Store::open(&dir.join("altus4.db")).map_err(|e| format!("cannot open the metadata store: {e}"))
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+fn open_store(config: &Config) -> Result<Store, String> {
+    let path = data_dir(config)?.join("altus4.db");
+    let store = Store::open(&path).map_err(|e| format!("cannot open the metadata store: {e}"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| format!("cannot restrict {}: {e}", file.display()))?;
+            }
+        }
+    }
+    Ok(store)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -77,7 +109,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.logging.filter));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(true).init();
+    // Logs go to stderr, coloured only on a terminal.
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 pub fn run(cli: Cli) -> Result<(), String> {
@@ -85,12 +124,30 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Serve { common, listen } => {
             let config = load(&common, listen)?;
             init_logging(&config);
-            serve(config)
+            serve(config, common.config)
+        }
+        Command::Reload { common } => {
+            let config = load(&common, None)?;
+            let pid_file = config.storage.data_dir.join("altus4.pid");
+            let pid = std::fs::read_to_string(&pid_file)
+                .map_err(|e| format!("cannot read {} (is the server running?): {e}", pid_file.display()))?;
+            let pid = pid.trim();
+            if pid.is_empty() || !pid.chars().all(|c| c.is_ascii_digit()) {
+                return Err(format!("{} does not hold a process id", pid_file.display()));
+            }
+            let status = std::process::Command::new("kill")
+                .args(["-HUP", pid])
+                .status()
+                .map_err(|e| format!("cannot run kill: {e}"))?;
+            if !status.success() {
+                return Err(format!("could not signal process {pid}"));
+            }
+            println!("asked altus4 (pid {pid}) to reload its rate-limit tiers");
+            Ok(())
         }
         Command::Migrate { common } => {
             let config = load(&common, None)?;
-            let path = config.storage.data_dir.join("altus4.db");
-            std::fs::create_dir_all(&config.storage.data_dir).map_err(|e| e.to_string())?;
+            let path = data_dir(&config)?.join("altus4.db");
             let mut conn = rusqlite::Connection::open(&path).map_err(|e| e.to_string())?;
             let applied = migrations::apply(&mut conn).map_err(|e| e.to_string())?;
             println!("applied {} migration(s) to {}", applied.len(), path.display());
@@ -141,19 +198,44 @@ fn master_secret(config: &Config) -> Result<Arc<MasterSecret>, String> {
     Ok(Arc::new(master))
 }
 
-fn serve(config: Config) -> Result<(), String> {
+fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
     let store = open_store(&config)?;
     let master = master_secret(&config)?;
+    let pid_file = config.storage.data_dir.join("altus4.pid");
     let rt = runtime()?;
     rt.block_on(async move {
         let listen = config.server.listen;
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let app = App::start(config, store, master).await?;
+        let app = App::start(config, config_path, store, master).await?;
+        std::fs::write(&pid_file, std::process::id().to_string())
+            .map_err(|e| format!("cannot write {}: {e}", pid_file.display()))?;
+        reload_on_sighup(Arc::clone(&app));
         tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, "altus4 listening");
-        crate::http::serve(app, listener, shutdown_signal()).await;
+        crate::http::serve(Arc::clone(&app), listener, shutdown_signal()).await;
+        app.shutdown().await;
+        let _ = std::fs::remove_file(&pid_file);
         tracing::info!("altus4 stopped");
         Ok(())
     })
+}
+
+/// SIGHUP reloads the rate-limit tiers from the configuration file.
+fn reload_on_sighup(app: Arc<App>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot install a SIGHUP handler; use POST /api/v1/admin/reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match app.reload_tiers() {
+                Ok(tiers) => tracing::info!(?tiers, "SIGHUP: rate-limit tiers reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; keeping the current tiers"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = app;
 }
 
 async fn shutdown_signal() {

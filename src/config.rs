@@ -4,6 +4,7 @@
 //! secrets (`ALTUS4_MASTER_SECRET`), then command-line flags. An invalid value fails start-up
 //! with a message naming the field.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub struct Config {
     pub key_cache: KeyCacheConfig,
     pub targets: TargetConfig,
     pub search: SearchConfig,
+    pub rate_limits: RateLimitConfig,
     pub logging: LoggingConfig,
 }
 
@@ -32,6 +34,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// How long a client may take to send its request headers (slowloris defence).
     pub header_read_timeout_secs: u64,
+    /// Time allowed to receive a request body once its headers arrived (slow bodies get 408).
+    pub body_read_timeout_secs: u64,
     /// Largest accepted request body; larger bodies get 413.
     pub max_body_bytes: usize,
     /// Time allowed to drain in-flight requests on SIGTERM.
@@ -94,6 +98,50 @@ pub struct SearchConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Tier of keys whose stored tier is no longer configured.
+    pub default_tier: String,
+    /// Stop a key's limiter after this long without requests, once it holds no counts.
+    pub idle_secs: u64,
+    /// How often idle limiters check whether they can stop.
+    pub idle_check_secs: u64,
+    /// How often usage counters (usageCount, lastUsed, lastUsedIp) are written.
+    pub usage_flush_ms: u64,
+    /// Tiers by name; `free`, `pro` and `enterprise` exist unless overridden, and any other name
+    /// adds a tier.
+    pub tiers: BTreeMap<String, TierConfig>,
+    /// Limits per client address for register, login and setup.
+    pub ip: IpLimitConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    pub per_hour: u32,
+    pub per_minute: u32,
+    /// The most requests admitted within any one second.
+    pub burst: u32,
+    /// How long a key is refused after exceeding any of the three.
+    pub block_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IpLimitConfig {
+    pub per_hour: u32,
+    pub per_minute: u32,
+    pub burst: u32,
+    pub block_secs: u64,
+    /// Most client addresses tracked at once (oldest forgotten first).
+    pub max_tracked: u64,
+    /// IPv6 clients are grouped by this prefix length (a /64 is usually one subscriber).
+    pub ipv6_prefix: u8,
+    /// Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges).
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LoggingConfig {
     /// A tracing filter such as `info` or `altus4=debug,info`; `RUST_LOG` overrides it.
     pub filter: String,
@@ -109,6 +157,7 @@ impl Default for Config {
             key_cache: KeyCacheConfig::default(),
             targets: TargetConfig::default(),
             search: SearchConfig::default(),
+            rate_limits: RateLimitConfig::default(),
             logging: LoggingConfig::default(),
         }
     }
@@ -119,6 +168,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:3000".parse().expect("valid literal"),
             header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
             max_body_bytes: 1024 * 1024,
             shutdown_grace_secs: 10,
         }
@@ -163,6 +213,42 @@ impl Default for TargetConfig {
 impl Default for SearchConfig {
     fn default() -> Self {
         Self { max_query_chars: 1000, snippet_chars: 160 }
+    }
+}
+
+fn default_tiers() -> BTreeMap<String, TierConfig> {
+    let tier = |per_hour, per_minute, burst, block_secs| TierConfig { per_hour, per_minute, burst, block_secs };
+    BTreeMap::from([
+        ("free".to_string(), tier(1_000, 50, 10, 300)),
+        ("pro".to_string(), tier(10_000, 500, 50, 60)),
+        ("enterprise".to_string(), tier(100_000, 5_000, 200, 30)),
+    ])
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            default_tier: "free".into(),
+            idle_secs: 600,
+            idle_check_secs: 30,
+            usage_flush_ms: 1_000,
+            tiers: default_tiers(),
+            ip: IpLimitConfig::default(),
+        }
+    }
+}
+
+impl Default for IpLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_hour: 300,
+            per_minute: 30,
+            burst: 5,
+            block_secs: 60,
+            max_tracked: 100_000,
+            ipv6_prefix: 64,
+            trusted_proxies: vec![],
+        }
     }
 }
 
@@ -216,11 +302,16 @@ impl Config {
         Ok(config)
     }
 
+    /// Parses TOML; tiers named in the file replace or add to the built-in ones.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let mut config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        for (name, tier) in default_tiers() {
+            config.rate_limits.tiers.entry(name).or_insert(tier);
+        }
+        Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         fn positive(field: &'static str, value: u64) -> Result<(), ConfigError> {
             if value == 0 {
                 return Err(ConfigError::Field { field, message: "must be greater than 0".into() });
@@ -229,6 +320,7 @@ impl Config {
         }
         positive("server.header_read_timeout_secs", self.server.header_read_timeout_secs)?;
         positive("server.max_body_bytes", self.server.max_body_bytes as u64)?;
+        positive("server.body_read_timeout_secs", self.server.body_read_timeout_secs)?;
         positive("auth.token_ttl_secs", self.auth.token_ttl_secs)?;
         positive("auth.max_concurrent_hashes", self.auth.max_concurrent_hashes as u64)?;
         positive("key_cache.max_entries", self.key_cache.max_entries)?;
@@ -251,10 +343,52 @@ impl Config {
                 });
             }
         }
+        let rl = &self.rate_limits;
+        positive("rate_limits.idle_check_secs", rl.idle_check_secs)?;
+        positive("rate_limits.usage_flush_ms", rl.usage_flush_ms)?;
+        if !rl.tiers.contains_key(&rl.default_tier) {
+            return Err(ConfigError::Field {
+                field: "rate_limits.default_tier",
+                message: format!("no tier named '{}' is configured", rl.default_tier),
+            });
+        }
+        for (name, t) in &rl.tiers {
+            if name.is_empty() || name.len() > 32 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(ConfigError::Field { field: "rate_limits.tiers", message: format!("bad tier name '{name}'") });
+            }
+            if t.per_hour == 0 || t.per_minute == 0 || t.burst == 0 {
+                return Err(ConfigError::Field {
+                    field: "rate_limits.tiers",
+                    message: format!("tier '{name}': per_hour, per_minute and burst must be greater than 0"),
+                });
+            }
+        }
+        if rl.ip.per_hour == 0 || rl.ip.per_minute == 0 || rl.ip.burst == 0 {
+            return Err(ConfigError::Field {
+                field: "rate_limits.ip",
+                message: "per_hour, per_minute and burst must be greater than 0".into(),
+            });
+        }
+        positive("rate_limits.ip.max_tracked", rl.ip.max_tracked)?;
+        if !(1..=128).contains(&rl.ip.ipv6_prefix) {
+            return Err(ConfigError::Field { field: "rate_limits.ip.ipv6_prefix", message: "must be 1 to 128".into() });
+        }
+        for proxy in &rl.ip.trusted_proxies {
+            if crate::http::client_ip::Cidr::parse(proxy).is_none() {
+                return Err(ConfigError::Field {
+                    field: "rate_limits.ip.trusted_proxies",
+                    message: format!("'{proxy}' is not an IP address or CIDR range"),
+                });
+            }
+        }
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Field { field: "storage.data_dir", message: "must not be empty".into() });
         }
         Ok(())
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.server.body_read_timeout_secs)
     }
 
     pub fn connect_timeout(&self) -> Duration {
@@ -277,6 +411,23 @@ mod tests {
         parsed.validate().unwrap();
         let defaults = Config::default();
         assert_eq!(format!("{parsed:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn tiers_from_the_file_add_to_and_override_the_defaults() {
+        let text = "[rate_limits.tiers.free]\nper_hour = 10\nper_minute = 5\nburst = 2\nblock_secs = 1\n\
+                    [rate_limits.tiers.partner]\nper_hour = 7\nper_minute = 7\nburst = 7\nblock_secs = 7\n";
+        let config = Config::parse(text).unwrap();
+        config.validate().unwrap();
+        let tiers = &config.rate_limits.tiers;
+        assert_eq!(tiers["free"].per_minute, 5);
+        assert_eq!(tiers["partner"].burst, 7);
+        assert_eq!(tiers["enterprise"].per_hour, 100_000);
+
+        let bad = Config::parse("[rate_limits.ip]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("rate_limits.ip.trusted_proxies"));
+        let bad = Config::parse("[rate_limits]\ndefault_tier = \"gold\"\n").unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("rate_limits.default_tier"));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    #[error("the request body was not received in time")]
+    RequestTimeout,
 
     #[error("missing API key: send `Authorization: Bearer altus4_sk_...`")]
     NoApiKey,
@@ -52,8 +54,12 @@ pub enum ApiError {
     /// A search the tenant's database refused (e.g. a query it cannot parse).
     #[error("{0}")]
     SearchFailed(String),
+    /// An internal actor did not answer in time; the text is logged, never sent.
     #[error("the server is busy, retry shortly")]
-    Busy,
+    Busy(String),
+    /// Refused by a rate limit; everything the 429 and its headers need.
+    #[error("Rate limit exceeded. Try again in {retry_after_secs} seconds.")]
+    RateLimited { limit: u32, remaining: u32, reset_time: String, retry_after_secs: u64, tier: String },
     /// Anything unexpected. The text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -74,12 +80,14 @@ impl ApiError {
             Validation { .. } | MalformedJson(_) | SearchFailed(_) | ConnectionFailed(_) => StatusCode::BAD_REQUEST,
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             NoApiKey | InvalidApiKey | NoToken | InvalidToken | InvalidCredentials => StatusCode::UNAUTHORIZED,
             InsufficientPermissions { .. } => StatusCode::FORBIDDEN,
             NotFound { .. } | RouteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             UserExists | ApiKeyExists => StatusCode::CONFLICT,
-            DatabaseUnavailable(_) | Busy => StatusCode::SERVICE_UNAVAILABLE,
+            DatabaseUnavailable(_) | Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -91,6 +99,7 @@ impl ApiError {
             Validation { .. } | MalformedJson(_) => "VALIDATION_ERROR",
             PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            RequestTimeout => "REQUEST_TIMEOUT",
             NoApiKey => "NO_API_KEY",
             InvalidApiKey => "INVALID_API_KEY",
             NoToken => "NO_TOKEN",
@@ -104,7 +113,8 @@ impl ApiError {
             DatabaseUnavailable(_) => "DATABASE_UNAVAILABLE",
             SearchFailed(_) => "SEARCH_FAILED",
             ConnectionFailed(_) => "CONNECTION_FAILED",
-            Busy => "SERVICE_BUSY",
+            Busy(_) => "SERVICE_BUSY",
+            RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -123,6 +133,13 @@ impl ApiError {
             ApiError::Validation { field, .. } => Some(json!({ "field": field })),
             ApiError::InsufficientPermissions { required } => Some(json!({ "required": [required] })),
             ApiError::PayloadTooLarge { limit } => Some(json!({ "limitBytes": limit })),
+            ApiError::RateLimited { limit, remaining, reset_time, retry_after_secs, tier } => Some(json!({
+                "limit": limit,
+                "remaining": remaining,
+                "resetTime": reset_time,
+                "retryAfter": retry_after_secs,
+                "tier": tier,
+            })),
             _ => None,
         }
     }

@@ -122,6 +122,7 @@ impl Window {
         self.count(now) == 0
     }
 
+    #[cfg(test)]
     fn heap_bytes(&self) -> usize {
         self.counts.len() * std::mem::size_of::<u32>()
     }

@@ -11,9 +11,13 @@
 //! - `*` counts only directly after a word, once (`lib**` is `lib*`);
 //! - `"` phrases are kept when closed; an unclosed quote is dropped and its words kept;
 //! - parentheses are balanced: a stray `)` is dropped, an unclosed `(` is closed, empty `()` go;
-//! - `@distance` proximity is not supported and is dropped.
+//! - `@distance` proximity is not supported and is dropped;
+//! - groups nest at most [`MAX_DEPTH`] deep; deeper parentheses are ignored (their words stay).
 //!
 //! The result is empty when nothing searchable is left; callers answer that with an empty result.
+
+/// Deepest group nesting passed on; InnoDB's parser fails on very deep nesting.
+pub const MAX_DEPTH: usize = 8;
 
 #[derive(Debug, PartialEq, Eq)]
 enum Token {
@@ -92,6 +96,7 @@ pub fn normalize(input: &str) -> String {
     let mut stack: Vec<Vec<String>> = vec![Vec::new()];
     let mut pending_op: Option<char> = None;
     let mut open_ops: Vec<Option<char>> = Vec::new();
+    let mut ignored_opens = 0usize;
     let mut iter = tokens.into_iter().peekable();
     while let Some(token) = iter.next() {
         match token {
@@ -115,9 +120,17 @@ pub fn normalize(input: &str) -> String {
                 stack.last_mut().expect("root").push(format!("{op}\"{}\"", words.join(" ")));
             }
             Token::Star | Token::Sep => pending_op = None,
+            Token::Open if stack.len() > MAX_DEPTH => {
+                pending_op = None;
+                ignored_opens += 1;
+            }
             Token::Open => {
                 open_ops.push(pending_op.take());
                 stack.push(Vec::new());
+            }
+            Token::Close if ignored_opens > 0 => {
+                pending_op = None;
+                ignored_opens -= 1;
             }
             Token::Close => {
                 pending_op = None;
@@ -142,7 +155,15 @@ fn close_group(stack: &mut Vec<Vec<String>>, open_ops: &mut Vec<Option<char>>) {
     }
 }
 
-/// The plain words of a query, lower-cased, without negated ones: used for snippets.
+/// Every word of a query, lower-cased: the terms of a natural-language query, where `-` and
+/// friends are just punctuation.
+pub fn words(query: &str) -> Vec<String> {
+    let mut terms: Vec<String> = words_of(query).into_iter().map(|w| w.to_lowercase()).collect();
+    terms.dedup();
+    terms
+}
+
+/// The plain words of a boolean query, lower-cased, without negated ones: used for snippets.
 pub fn positive_terms(query: &str) -> Vec<String> {
     let mut terms = Vec::new();
     let mut negated = false;
@@ -206,6 +227,20 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(normalize(input), expected, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn nesting_is_capped() {
+        let deep = format!("{}boat{}", "+(".repeat(300), ")".repeat(300));
+        let out = normalize(&deep);
+        assert_eq!(out.matches('(').count(), MAX_DEPTH);
+        assert_eq!(out.matches('(').count(), out.matches(')').count());
+        assert!(out.contains("boat"));
+    }
+
+    #[test]
+    fn plain_words() {
+        assert_eq!(words("-Astronaut +boat"), ["astronaut", "boat"]);
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub enum PoolError {
     UnknownDatabase,
     #[error("database did not answer in time")]
     Timeout,
+    #[error("the server at that address does not speak the MySQL protocol correctly")]
+    Protocol,
     /// The server refused the statement (MySQL error number kept for logs and mapping).
     #[error("database rejected the query (error {0})")]
     Rejected(u16),
@@ -99,21 +101,35 @@ fn opts(spec: &PoolSpec) -> OptsBuilder {
 }
 
 /// Connects once without a pool: used to check a database before it is registered.
+///
+/// Runs in its own task: the driver panics on some malformed server replies (a port that only
+/// pretends to be MySQL), and that must end this probe, not the caller's request.
 pub async fn probe(spec: &PoolSpec) -> Result<ServerInfo, PoolError> {
+    let spec = spec.clone();
+    tokio::spawn(async move { probe_inner(&spec).await }).await.unwrap_or(Err(PoolError::Protocol))
+}
+
+async fn probe_inner(spec: &PoolSpec) -> Result<ServerInfo, PoolError> {
     let started = Instant::now();
     let mut conn = tokio::time::timeout(spec.limits.connect_timeout, Conn::new(opts(spec)))
         .await
         .map_err(|_| PoolError::Timeout)?
         .map_err(|e| PoolError::from_mysql(&e))?;
-    let version: Option<String> = tokio::time::timeout(spec.limits.query_timeout, conn.query_first("SELECT VERSION()"))
-        .await
-        .map_err(|_| PoolError::Timeout)?
-        .map_err(|e| PoolError::from_mysql(&e))?;
+    let version = server_version(&mut conn, spec.limits.query_timeout).await?;
     let latency = started.elapsed();
     tokio::spawn(async move {
         let _ = conn.disconnect().await;
     });
-    Ok(ServerInfo { version: version.unwrap_or_default(), latency })
+    Ok(ServerInfo { version, latency })
+}
+
+/// `SELECT VERSION()`, read without assuming the server sends valid UTF-8.
+async fn server_version(conn: &mut Conn, timeout: Duration) -> Result<String, PoolError> {
+    let row: Option<Row> = tokio::time::timeout(timeout, conn.query_first("SELECT VERSION()"))
+        .await
+        .map_err(|_| PoolError::Timeout)?
+        .map_err(|e| PoolError::from_mysql(&e))?;
+    Ok(row.and_then(|r| r.as_ref(0).and_then(super::rows::as_text)).unwrap_or_default())
 }
 
 pub enum PoolMsg {
@@ -144,9 +160,8 @@ impl Shared {
     async fn flavor(&self, conn: &mut Conn) -> Result<Flavor, PoolError> {
         self.flavor
             .get_or_try_init(|| async {
-                let version: Option<String> =
-                    conn.query_first("SELECT VERSION()").await.map_err(|e| PoolError::from_mysql(&e))?;
-                Ok(if version.unwrap_or_default().to_lowercase().contains("mariadb") {
+                let version = server_version(conn, self.limits.query_timeout).await?;
+                Ok(if version.to_lowercase().contains("mariadb") {
                     Flavor::MariaDb
                 } else {
                     Flavor::MySql

@@ -23,7 +23,11 @@ pub fn html_escape(s: &str) -> String {
 pub fn to_json(value: &Value) -> Json {
     match value {
         Value::NULL => Json::Null,
-        Value::Bytes(b) => Json::String(html_escape(&String::from_utf8_lossy(b))),
+        // Text as text; anything that is not UTF-8 (BLOB, BIT, GEOMETRY) losslessly as hex.
+        Value::Bytes(b) => Json::String(match std::str::from_utf8(b) {
+            Ok(text) => html_escape(text),
+            Err(_) => format!("0x{}", hex::encode(b)),
+        }),
         Value::Int(i) => Json::Number((*i).into()),
         Value::UInt(u) => Json::Number((*u).into()),
         Value::Float(f) => Number::from_f64(f64::from(*f)).map_or(Json::Null, Json::Number),
@@ -47,7 +51,8 @@ pub fn to_json(value: &Value) -> Json {
     }
 }
 
-/// The raw text of a value, for snippet extraction (not escaped).
+/// The raw text of a value (not escaped), read lossily: for snippets and for metadata that a
+/// server may send in any encoding.
 pub fn as_text(value: &Value) -> Option<String> {
     match value {
         Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
@@ -80,15 +85,17 @@ pub fn leading(text: &str, max_chars: usize) -> String {
 fn window(chars: &[char], hit: usize, max_chars: usize) -> String {
     let lead = max_chars / 4;
     let mut start = hit.saturating_sub(lead);
-    // Cut at word boundaries where there is one, never past the hit itself.
+    // Cut at a word boundary when one is near the edge; never past the hit, never shrinking
+    // the window by more than `SNAP` characters on either side.
+    const SNAP: usize = 20;
     if start > 0 {
-        if let Some(p) = chars[start..hit].iter().position(|c| c.is_whitespace()) {
+        if let Some(p) = chars[start..hit].iter().take(SNAP).position(|c| c.is_whitespace()) {
             start += p + 1;
         }
     }
     let mut end = (start + max_chars).min(chars.len());
     if end < chars.len() {
-        let from = hit.max(start);
+        let from = hit.max(start).max(end.saturating_sub(SNAP));
         if let Some(p) = chars[from..end].iter().rposition(|c| c.is_whitespace()) {
             end = from + p;
         }
@@ -126,6 +133,7 @@ mod tests {
         assert_eq!(to_json(&Value::Date(2006, 2, 15, 0, 0, 0, 0)), Json::from("2006-02-15"));
         assert_eq!(to_json(&Value::Time(true, 1, 2, 3, 4, 0)), Json::from("-26:03:04"));
         assert_eq!(to_json(&Value::Double(f64::NAN)), Json::Null);
+        assert_eq!(to_json(&Value::Bytes(vec![0xff, 0x00, 0x41])), Json::from("0xff0041"));
     }
 
     #[test]
@@ -140,5 +148,8 @@ mod tests {
         assert_eq!(snippet("short text", &["short".into()], 160).unwrap(), "short text");
         assert!(snippet(text, &["zebra".into()], 20).is_none());
         assert_eq!(leading("ünïcode text", 3), "ünï…");
+        // A long unbroken run next to the hit does not shrink the snippet to the word.
+        let run = format!("zebra {}", "x".repeat(300));
+        assert!(snippet(&run, &["zebra".into()], 160).unwrap().chars().count() > 100);
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use mysql_async::prelude::Queryable;
+use mysql_async::Row;
 use serde::Serialize;
 
 use super::ident;
@@ -41,9 +42,14 @@ pub struct DbSchema {
 }
 
 
+/// The text columns of a row, read lossily (a server may send anything).
+fn texts<const N: usize>(row: &Row) -> [String; N] {
+    std::array::from_fn(|i| row.as_ref(i).and_then(super::rows::as_text).unwrap_or_default())
+}
+
 /// Reads the schema of database `db` over `conn`.
 pub async fn discover(conn: &mut mysql_async::Conn, db: &str) -> mysql_async::Result<DbSchema> {
-    let columns: Vec<(String, String, String, String, String)> = conn
+    let columns: Vec<Row> = conn
         .exec(
             "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?
@@ -51,7 +57,7 @@ pub async fn discover(conn: &mut mysql_async::Conn, db: &str) -> mysql_async::Re
             (db,),
         )
         .await?;
-    let indexes: Vec<(String, String, String)> = conn
+    let indexes: Vec<Row> = conn
         .exec(
             "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
              WHERE TABLE_SCHEMA = ? AND INDEX_TYPE = 'FULLTEXT'
@@ -59,7 +65,7 @@ pub async fn discover(conn: &mut mysql_async::Conn, db: &str) -> mysql_async::Re
             (db,),
         )
         .await?;
-    let estimates: Vec<(String, Option<u64>)> = conn
+    let estimates: Vec<Row> = conn
         .exec(
             "SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES
              WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'",
@@ -68,7 +74,13 @@ pub async fn discover(conn: &mut mysql_async::Conn, db: &str) -> mysql_async::Re
         .await?;
 
     let mut tables: BTreeMap<String, TableSchema> = BTreeMap::new();
-    for (table, row_estimate) in estimates {
+    for row in estimates {
+        let [table] = texts::<1>(&row);
+        let row_estimate = match row.as_ref(1) {
+            Some(mysql_async::Value::UInt(n)) => Some(*n),
+            Some(mysql_async::Value::Int(n)) => u64::try_from(*n).ok(),
+            _ => None,
+        };
         if ident::is_valid(&table) {
             tables.insert(
                 table.clone(),
@@ -82,7 +94,8 @@ pub async fn discover(conn: &mut mysql_async::Conn, db: &str) -> mysql_async::Re
             );
         }
     }
-    for (table, name, column_type, nullable, key) in columns {
+    for row in columns {
+        let [table, name, column_type, nullable, key] = texts::<5>(&row);
         // Views and unusual names are left out: only base tables with valid names are searchable.
         let Some(t) = tables.get_mut(&table) else { continue };
         if !ident::is_valid(&name) {
@@ -93,7 +106,8 @@ pub async fn discover(conn: &mut mysql_async::Conn, db: &str) -> mysql_async::Re
         }
         t.columns.push(ColumnInfo { name, column_type, nullable: nullable == "YES", key });
     }
-    for (table, index, column) in indexes {
+    for row in indexes {
+        let [table, index, column] = texts::<3>(&row);
         let Some(t) = tables.get_mut(&table) else { continue };
         match t.fulltext_indexes.last_mut() {
             Some(last) if last.name == index => last.columns.push(column),

@@ -141,7 +141,10 @@ pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Resul
         Mode::Boolean => boolean::normalize(&request.query),
         _ => request.query.clone(),
     };
-    let terms = boolean::positive_terms(&against);
+    let terms = match request.mode {
+        Mode::Boolean => boolean::positive_terms(&against),
+        Mode::Natural | Mode::Semantic => boolean::words(&against),
+    };
     if terms.is_empty() {
         outcome.warnings.push("the query contains no searchable words".into());
         return Ok(outcome);

@@ -13,7 +13,7 @@ use crate::store::now_ms;
 #[derive(Debug, Clone)]
 pub enum Via {
     Token,
-    Key { key_id: String, permissions: Vec<Permission> },
+    Key { key_id: String, permissions: Vec<Permission>, tier: String },
 }
 
 /// An authenticated caller.
@@ -66,7 +66,11 @@ async fn key_principal(app: &App, credential: &str) -> Result<Principal, ApiErro
     Ok(Principal {
         user_id: record.user_id.clone(),
         role: None,
-        via: Via::Key { key_id: record.id.clone(), permissions: record.permissions.clone() },
+        via: Via::Key {
+            key_id: record.id.clone(),
+            permissions: record.permissions.clone(),
+            tier: record.rate_limit_tier.clone(),
+        },
     })
 }
 
@@ -86,16 +90,15 @@ async fn token_principal(app: &App, credential: &str) -> Result<Principal, ApiEr
     Ok(Principal { user_id: user.id, role: Some(user.role), via: Via::Token })
 }
 
-/// Authenticates a token or an API key and checks `needed` (management routes).
-pub async fn user_or_key(app: &App, headers: &HeaderMap, needed: Permission) -> Result<Principal, ApiError> {
+/// Authenticates a token or an API key (management routes); the caller checks permissions
+/// after rate limiting.
+pub async fn user_or_key(app: &App, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let credential = bearer(headers).ok_or(ApiError::NoToken)?;
-    let principal = if looks_like_key(credential) {
-        key_principal(app, credential).await?
+    if looks_like_key(credential) {
+        key_principal(app, credential).await
     } else {
-        token_principal(app, credential).await?
-    };
-    principal.require(needed)?;
-    Ok(principal)
+        token_principal(app, credential).await
+    }
 }
 
 #[cfg(test)]
@@ -125,7 +128,7 @@ mod tests {
         let key = Principal {
             user_id: "u".into(),
             role: None,
-            via: Via::Key { key_id: "k".into(), permissions: vec![Permission::Search] },
+            via: Via::Key { key_id: "k".into(), permissions: vec![Permission::Search], tier: "free".into() },
         };
         assert!(key.require(Permission::Search).is_ok());
         assert!(matches!(

@@ -1,5 +1,7 @@
 //! Reading JSON request bodies and validating their fields with messages that name the field.
 
+use std::time::Duration;
+
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
@@ -11,15 +13,21 @@ use crate::error::ApiError;
 /// Objects nested deeper than this are refused (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 32;
 
-/// Reads the body (at most `limit` bytes, without buffering more) as a JSON object.
-/// An empty body counts as `{}`.
-pub async fn read_object(req: Request<Incoming>, limit: usize) -> Result<Fields, ApiError> {
-    if let Some(ct) = req.headers().get(CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-        if !ct.starts_with("application/json") {
-            return Err(ApiError::UnsupportedMediaType);
-        }
+/// Whether a Content-Type names JSON (`application/json`, parameters allowed).
+fn is_json(content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    media.eq_ignore_ascii_case("application/json")
+}
+
+/// Reads the body (at most `limit` bytes, without buffering more, within `timeout`) as a JSON
+/// object. An empty body counts as `{}`; a non-empty one must be labelled `application/json`,
+/// so a plain HTML form or an untyped cross-site `fetch` cannot drive the API.
+pub async fn read_object(req: Request<Incoming>, limit: usize, timeout: Duration) -> Result<Fields, ApiError> {
+    let content_type = req.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or(""));
+    if content_type.is_some_and(|ct| !is_json(ct)) {
+        return Err(ApiError::UnsupportedMediaType);
     }
+    let labelled = content_type.is_some();
     let declared = req
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -28,9 +36,9 @@ pub async fn read_object(req: Request<Incoming>, limit: usize) -> Result<Fields,
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let bytes = Limited::new(req.into_body(), limit)
-        .collect()
+    let bytes = tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect())
         .await
+        .map_err(|_| ApiError::RequestTimeout)?
         .map_err(|e| {
             if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
                 ApiError::PayloadTooLarge { limit }
@@ -39,6 +47,9 @@ pub async fn read_object(req: Request<Incoming>, limit: usize) -> Result<Fields,
             }
         })?
         .to_bytes();
+    if !labelled && !bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
     Fields::parse(&bytes)
 }
 
@@ -169,6 +180,15 @@ mod tests {
         assert!(msg(f.opt_str_array("databases", 10, 36).unwrap_err()).contains("databases"));
         assert!(f.opt_str("ok", 1, 5).unwrap().is_none());
         assert!(msg(f.req_str("missing", 1, 5).unwrap_err()).contains("missing is required"));
+    }
+
+    #[test]
+    fn json_media_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(!is_json("application/jsonx"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json(""));
     }
 
     #[test]

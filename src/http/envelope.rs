@@ -19,7 +19,8 @@ pub type Body = Full<Bytes>;
 pub struct RequestCtx {
     pub request_id: String,
     pub started: Instant,
-    pub client_ip: std::net::IpAddr,
+    /// The TCP peer; the client address proper is resolved by the router (trusted proxies).
+    pub peer_ip: std::net::IpAddr,
 }
 
 impl RequestCtx {

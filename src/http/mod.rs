@@ -3,7 +3,9 @@
 
 pub mod authn;
 pub mod body;
+pub mod client_ip;
 pub mod envelope;
+pub mod ratelimit;
 pub mod router;
 pub mod routes;
 pub mod views;
@@ -31,7 +33,14 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl std::fut
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(app.config.server.header_read_timeout_secs))
         .max_buf_size(64 * 1024);
-    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        // Idle HTTP/2 connections are pinged; a peer that stops answering is dropped.
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 
@@ -50,21 +59,30 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl std::fut
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
-        let service = service_fn(move |req| {
-            let app = Arc::clone(&app);
-            async move {
-                let ctx = RequestCtx {
-                    request_id: uuid::Uuid::new_v4().to_string(),
-                    started: Instant::now(),
-                    client_ip: peer.ip(),
-                };
-                Ok::<_, Infallible>(router::handle(app, req, ctx).await)
-            }
-        });
-        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-        let conn = graceful.watch(conn);
+        let builder = Arc::clone(&builder);
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _ = conn.await;
+            // hyper's header-read timeout starts at the first byte: a connection that never
+            // sends one would otherwise be held open forever.
+            let first_byte = Duration::from_secs(app.config.server.header_read_timeout_secs);
+            let mut probe = [0u8; 1];
+            match tokio::time::timeout(first_byte, stream.peek(&mut probe)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let service = service_fn(move |req| {
+                let app = Arc::clone(&app);
+                async move {
+                    let ctx = RequestCtx {
+                        request_id: uuid::Uuid::new_v4().to_string(),
+                        started: Instant::now(),
+                        peer_ip: peer.ip(),
+                    };
+                    Ok::<_, Infallible>(router::handle(app, req, ctx).await)
+                }
+            });
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let _ = watcher.watch(conn.into_owned()).await;
         });
     }
 

@@ -114,6 +114,41 @@ impl Store {
         .await
     }
 
+    /// The key `key_id` if `user_id` owns it.
+    pub async fn key_of_user(&self, user_id: &str, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
+        self.call(move |c| {
+            Ok(c.query_row(
+                &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1 AND user_id = ?2"),
+                [key_id, user_id],
+                from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Adds a batch of usage to the keys' counters, in one transaction.
+    pub async fn record_usage(&self, batch: Vec<altus4_actors::usage::Usage>) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut update = tx.prepare(
+                    "UPDATE api_keys SET usage_count = usage_count + ?1,
+                         last_used_ip = CASE WHEN ?2 >= COALESCE(last_used, 0) THEN ?3 ELSE last_used_ip END,
+                         last_used = MAX(COALESCE(last_used, 0), ?2)
+                     WHERE id = ?4",
+                )?;
+                for u in &batch {
+                    update.execute(params![u.count as i64, u.last_used_ms as i64, u.last_ip, u.key_id])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Deactivates a key of `user_id`; returns the digest to evict from caches, or `None` when
     /// the user has no such key.
     pub async fn revoke_key(&self, user_id: &str, key_id: &str) -> Result<Option<KeyDigest>, StoreError> {

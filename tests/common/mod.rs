@@ -19,8 +19,25 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub data_dir: PathBuf,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
     pub client: Client,
 }
+
+/// Limits high enough that functional tests never meet them; rate-limit tests pass their own.
+pub const GENEROUS_LIMITS: &str = r#"
+[rate_limits.tiers.free]
+per_hour = 1000000
+per_minute = 100000
+burst = 10000
+block_secs = 1
+
+[rate_limits.ip]
+per_hour = 1000000
+per_minute = 100000
+burst = 10000
+block_secs = 1
+"#;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -28,16 +45,27 @@ fn free_port() -> u16 {
 
 impl Server {
     pub async fn start() -> Self {
-        Self::start_with(&[]).await
+        Self::start_with_config(GENEROUS_LIMITS).await
     }
 
-    /// Starts the server with extra `KEY=value` environment variables.
-    pub async fn start_with(env: &[(&str, &str)]) -> Self {
+    /// Starts the server with `config` as its configuration file.
+    pub async fn start_with_config(config: &str) -> Self {
+        Self::start_with(config, &[]).await
+    }
+
+    /// Starts the server with a configuration file and extra environment variables.
+    pub async fn start_with(config: &str, env: &[(&str, &str)]) -> Self {
         let data_dir = std::env::temp_dir().join(format!("altus4-e2e-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let config_path = data_dir.with_extension("toml");
+        std::fs::write(&config_path, config).unwrap();
         let port = free_port();
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("altus4-e2e-{port}.log"))).unwrap();
+        let log_path = std::env::temp_dir().join(format!("altus4-e2e-{port}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_altus4"));
-        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--config"])
+            .arg(&config_path)
+            .arg("--data-dir")
             .arg(&data_dir)
             .env_remove("ALTUS4_MASTER_SECRET")
             .env("RUST_LOG", "info")
@@ -51,6 +79,8 @@ impl Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             data_dir,
+            config_path,
+            log_path,
             client: Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -135,6 +165,11 @@ impl Server {
         Tenant { token, key, key_id, db }
     }
 
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
     /// Everything the server wrote to its data directory, concatenated.
     pub fn data_dir_bytes(&self) -> Vec<u8> {
         let mut all = Vec::new();
@@ -148,9 +183,15 @@ impl Server {
         self.data_dir.join("altus4.db")
     }
 
+    /// Sends a signal (e.g. "HUP", "TERM") to the server process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+    }
+
     /// Stops the server with SIGTERM and waits for it to exit.
     pub fn stop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        self.signal("TERM");
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -168,6 +209,7 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data_dir);
+        let _ = std::fs::remove_file(&self.config_path);
     }
 }
 

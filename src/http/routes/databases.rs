@@ -23,13 +23,17 @@ pub fn unavailable(e: &PoolError) -> ApiError {
     ApiError::DatabaseUnavailable(format!("the database is not available: {e}"))
 }
 
+/// A UUID in any of its spellings (upper case, braces, no hyphens) as stored: lower-case,
+/// hyphenated.
+pub fn canonical_id(id: &str) -> Option<String> {
+    uuid::Uuid::parse_str(id).ok().map(|u| u.hyphenated().to_string())
+}
+
 async fn owned(app: &App, principal: &Principal, id: &str) -> Result<DatabaseRecord, ApiError> {
     // Ids are UUIDs; anything else cannot exist.
-    if uuid::Uuid::parse_str(id).is_err() {
-        return Err(ApiError::NotFound { what: "database" });
-    }
+    let id = canonical_id(id).ok_or(ApiError::NotFound { what: "database" })?;
     let record =
-        app.store.database_of_user(&principal.user_id, id).await?.ok_or(ApiError::NotFound { what: "database" })?;
+        app.store.database_of_user(&principal.user_id, &id).await?.ok_or(ApiError::NotFound { what: "database" })?;
     debug_assert_eq!(record.user_id, principal.user_id, "store queries are owner-scoped");
     Ok(record)
 }

@@ -1,19 +1,22 @@
 //! API keys: `POST/GET /api/v1/keys`, `DELETE /api/v1/keys/{keyId}`; the first key through
 //! `POST /api/v1/management/setup` shares the creation logic.
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
-use crate::app::App;
+use crate::app::{App, Tiers};
 use crate::auth::apikey::{self, Environment};
 use crate::auth::permissions::Permission;
 use crate::error::ApiError;
 use crate::http::authn::Principal;
 use crate::http::body::Fields;
 use crate::http::envelope::Reply;
+use crate::http::ratelimit::Admission;
+use crate::http::routes::databases::canonical_id;
 use crate::http::views;
 use crate::store::{now_ms, KeyRecord, NewKey};
 
-pub const TIERS: [&str; 3] = ["free", "pro", "enterprise"];
 pub const SHOWN_ONCE: &str =
     "This is the only time the full API key will be shown. Please store it securely.";
 
@@ -33,7 +36,7 @@ fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
 }
 
 /// Validates a key body; `defaults` supplies what an omitted field means.
-pub fn key_spec(fields: &Fields, principal: &Principal, defaults: KeySpec) -> Result<KeySpec, ApiError> {
+pub fn key_spec(fields: &Fields, principal: &Principal, tiers: &Tiers, defaults: KeySpec) -> Result<KeySpec, ApiError> {
     let name = fields.opt_str("name", 3, 255)?.unwrap_or(defaults.name);
     let environment = match fields.opt_str("environment", 1, 16)? {
         Some(e) => Environment::parse(&e)
@@ -64,8 +67,11 @@ pub fn key_spec(fields: &Fields, principal: &Principal, defaults: KeySpec) -> Re
         principal.require(p)?;
     }
     let tier = match fields.opt_str("rateLimitTier", 1, 32)? {
-        Some(t) if TIERS.contains(&t.as_str()) => t,
-        Some(_) => return Err(ApiError::validation("rateLimitTier", format!("rateLimitTier must be one of {}", TIERS.join(", ")))),
+        Some(t) if tiers.exists(&t) => t,
+        Some(_) => {
+            let names = tiers.names().join(", ");
+            return Err(ApiError::validation("rateLimitTier", format!("rateLimitTier must be one of {names}")));
+        }
         None => defaults.tier,
     };
     let expires_at = match fields.opt_str("expiresAt", 1, 64)? {
@@ -115,7 +121,7 @@ pub async fn create(app: &App, principal: &Principal, fields: Fields) -> Result<
         tier: "free".into(),
         expires_at: None,
     };
-    let spec = key_spec(&fields, principal, defaults)?;
+    let spec = key_spec(&fields, principal, &app.tiers(), defaults)?;
     let (new, secret) = new_key(&principal.user_id, spec);
     let record = app.store.create_key(new).await?;
     tracing::info!(target: "security", event = "key_created", key_prefix = %record.key_prefix, user = %principal.user_id);
@@ -128,6 +134,7 @@ pub async fn list(app: &App, principal: &Principal) -> Result<Reply, ApiError> {
 }
 
 pub async fn revoke(app: &App, principal: &Principal, key_id: &str) -> Result<Reply, ApiError> {
+    let key_id = &canonical_id(key_id).ok_or(ApiError::NotFound { what: "API key" })?;
     let digest = app
         .store
         .revoke_key(&principal.user_id, key_id)
@@ -137,4 +144,26 @@ pub async fn revoke(app: &App, principal: &Principal, key_id: &str) -> Result<Re
     app.evict_key(digest).await?;
     tracing::info!(target: "security", event = "key_revoked", key_id = %key_id, user = %principal.user_id);
     Ok(Reply::ok(json!({ "revoked": true, "message": "API key revoked successfully" })))
+}
+
+/// `GET /api/v1/keys/{keyId}/usage`: counters (written in batches, so a second or so behind)
+/// and the key's current rate-limit state, without counting this look as a request of the key.
+pub async fn usage(app: &App, principal: &Principal, key_id: &str) -> Result<Reply, ApiError> {
+    let key_id = &canonical_id(key_id).ok_or(ApiError::NotFound { what: "API key" })?;
+    let key = app.store.key_of_user(&principal.user_id, key_id).await?.ok_or(ApiError::NotFound { what: "API key" })?;
+    let tier = app.tiers().get(&key.rate_limit_tier);
+    let decision = app.limits.peek(&key.id, Arc::clone(&tier)).await.map_err(ApiError::Busy)?;
+    let state = Admission { decision, tier, now_ms: app.clock.now_ms() };
+    Ok(Reply::ok(json!({
+        "keyId": key.id,
+        "usageCount": key.usage_count,
+        "lastUsed": views::iso_opt(key.last_used),
+        "lastUsedIp": key.last_used_ip,
+        "rateLimit": state.to_json(),
+    })))
+}
+
+/// `GET /api/v1/rate-limit`: the calling key's rate-limit state after admitting this request.
+pub fn rate_limit(admission: Option<&Admission>) -> Reply {
+    Reply::ok(admission.map_or(Value::Null, Admission::to_json))
 }

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::http::authn::{Principal, Via};
 use crate::http::body::Fields;
 use crate::http::envelope::Reply;
-use crate::http::routes::databases::unavailable;
+use crate::http::routes::databases::{canonical_id, unavailable};
 
 pub const MAX_DATABASES: usize = 10;
 pub const MAX_LIMIT: i64 = 100;
@@ -28,12 +28,18 @@ fn request(fields: &Fields, max_chars: usize) -> Result<(search::Request, Option
             .ok_or_else(|| ApiError::validation("searchMode", "searchMode must be one of natural, boolean, semantic"))?,
         None => Mode::Natural,
     };
-    let databases = fields.opt_str_array("databases", MAX_DATABASES, 64)?;
-    if let Some(ids) = &databases {
-        if let Some(bad) = ids.iter().find(|id| uuid::Uuid::parse_str(id).is_err()) {
-            return Err(ApiError::validation("databases", format!("databases: '{}' is not a UUID", bad.escape_debug())));
-        }
-    }
+    let databases = match fields.opt_str_array("databases", MAX_DATABASES, 64)? {
+        Some(ids) => Some(
+            ids.iter()
+                .map(|id| {
+                    canonical_id(id).ok_or_else(|| {
+                        ApiError::validation("databases", format!("databases: '{}' is not a UUID", id.escape_debug()))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
     let names = |field: &str| -> Result<Option<Vec<String>>, ApiError> {
         let names = fields.opt_str_array(field, MAX_NAMES, ident::MAX_LEN)?;
         if let Some(bad) = names.iter().flatten().find(|n| !ident::is_valid(n)) {
