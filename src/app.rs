@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use altus4_actors::clock::{SharedClock, SystemClock};
 use altus4_actors::ip_limits::IpLimits;
-use altus4_actors::key_cache::{KeyCacheActor, KeyCacheConfig, KeyCacheMsg, KeyDigest, KeyLookup};
+use altus4_actors::key_cache::{KeyCache, KeyCacheConfig, KeyDigest, KeyLookup};
 use altus4_actors::limiter::{LimiterSettings, RateLimits};
 use altus4_actors::rate::Tier;
 use altus4_actors::registry::RegistryHandle;
-use altus4_actors::usage::{Usage, UsageMsg, UsageRecorder, UsageSink};
+use altus4_actors::usage::{Usage, UsageMsg, UsageRecorder, UsageSink, UsageTally};
 use ractor::{Actor, ActorRef};
 
 use crate::auth::password::PasswordHasher;
@@ -106,11 +106,13 @@ pub struct App {
     pub tokens: TokenSigner,
     pub cipher: CredentialCipher,
     pub clock: SharedClock,
-    pub key_cache: ActorRef<KeyCacheMsg<Arc<KeyRecord>>>,
+    pub key_cache: KeyCache<Arc<KeyRecord>>,
     pub pools: RegistryHandle<PoolFactory>,
     pub limits: RateLimits,
     pub ip_limits: IpLimits,
-    pub usage: ActorRef<UsageMsg>,
+    /// Per-key usage not yet written; the recorder writes it in batches.
+    pub usage: UsageTally,
+    usage_recorder: ActorRef<UsageMsg>,
     pub trusted_proxies: Vec<Cidr>,
     tiers: RwLock<Arc<Tiers>>,
     pub started: Instant,
@@ -132,7 +134,7 @@ impl App {
             max_entries: config.key_cache.max_entries,
             ttl: Duration::from_secs(config.key_cache.ttl_secs),
         };
-        let (key_cache, _) = Actor::spawn(None, KeyCacheActor::new(Arc::new(StoreKeys(store.clone()))), cache_config)
+        let key_cache = KeyCache::start(Arc::new(StoreKeys(store.clone())), cache_config, ACTOR_TIMEOUT_MS)
             .await
             .map_err(|e| format!("cannot start the key cache: {e}"))?;
         let pools = RegistryHandle::start(None, PoolFactory, ACTOR_TIMEOUT_MS)
@@ -150,8 +152,10 @@ impl App {
         // Remember an address for longer than the hour window, so a quiet one cannot regain
         // its budget early by being forgotten.
         let ip_limits = IpLimits::new(Arc::clone(&clock), rl.ip.max_tracked, Duration::from_secs(2 * 3600));
-        let recorder = UsageRecorder::new(StoreUsage(store.clone()), Duration::from_millis(rl.usage_flush_ms));
-        let (usage, _) =
+        let usage = UsageTally::default();
+        let recorder =
+            UsageRecorder::new(StoreUsage(store.clone()), usage.clone(), Duration::from_millis(rl.usage_flush_ms));
+        let (usage_recorder, _) =
             Actor::spawn(None, recorder, ()).await.map_err(|e| format!("cannot start the usage recorder: {e}"))?;
         let trusted_proxies = rl.ip.trusted_proxies.iter().filter_map(|p| Cidr::parse(p)).collect();
         let tiers = RwLock::new(Arc::new(Tiers::from_config(rl)));
@@ -168,6 +172,7 @@ impl App {
             limits,
             ip_limits,
             usage,
+            usage_recorder,
             trusted_proxies,
             tiers,
             started: Instant::now(),
@@ -232,20 +237,17 @@ impl App {
 
     /// Resolves a key digest through the cache.
     pub async fn resolve_key(&self, digest: KeyDigest) -> Result<Option<Arc<KeyRecord>>, ApiError> {
-        ractor::call_t!(self.key_cache, KeyCacheMsg::Resolve, ACTOR_TIMEOUT_MS, digest)
-            .map_err(|e| ApiError::Busy(format!("key cache: {e}")))?
-            .map_err(ApiError::Internal)
+        self.key_cache.resolve(digest).await.map_err(ApiError::Busy)
     }
 
     /// Evicts a key from the cache; returns once the eviction is done.
     pub async fn evict_key(&self, digest: KeyDigest) -> Result<(), ApiError> {
-        ractor::call_t!(self.key_cache, KeyCacheMsg::Invalidate, ACTOR_TIMEOUT_MS, digest)
-            .map_err(|e| ApiError::Busy(format!("key cache: {e}")))
+        self.key_cache.invalidate(digest).await.map_err(ApiError::Busy)
     }
 
     /// Flushes pending usage and stops the recorder (shutdown).
     pub async fn shutdown(&self) {
-        let _ = self.usage.drain_and_wait(Some(Duration::from_secs(5))).await;
+        let _ = self.usage_recorder.stop_and_wait(None, Some(Duration::from_secs(5))).await;
     }
 }
 

@@ -1,11 +1,15 @@
 //! The key-cache actor: answers "who is this API key" from memory.
 //!
 //! Keys are identified by the SHA-256 digest of the full key string; the plaintext never reaches
-//! this actor. A miss is resolved by a [`KeyLookup`] in a spawned task so that one slow storage
-//! read never blocks the hits queued behind it. The task hands its result back to the actor,
-//! which inserts it only if no invalidation happened meanwhile: invalidations and inserts are
-//! serialised by the mailbox, so a revoked key can never be re-cached from a read that raced the
-//! revocation.
+//! this actor. The actor owns every *write* to the cache: a miss is resolved by a [`KeyLookup`]
+//! in a spawned task (one slow storage read never blocks the messages queued behind it), and the
+//! task hands its result back to the actor, which inserts it only if no invalidation happened
+//! meanwhile. Invalidations and inserts are serialised by the mailbox, so a revoked key can never
+//! be re-cached from a read that raced the revocation.
+//!
+//! *Reads* that hit need no serialisation, so [`KeyCache::resolve`] looks in the shared moka
+//! cache on the caller's task first and messages the actor only on a miss: the warm path costs a
+//! cache lookup, not a mailbox round trip.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -70,17 +74,14 @@ pub struct KeyCacheState<R> {
 impl<L: KeyLookup> Actor for KeyCacheActor<L> {
     type Msg = KeyCacheMsg<L::Record>;
     type State = KeyCacheState<L::Record>;
-    type Arguments = KeyCacheConfig;
+    /// The cache it fills (shared with [`KeyCache`] handles for reads).
+    type Arguments = Cache<KeyDigest, L::Record>;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        config: KeyCacheConfig,
+        cache: Cache<KeyDigest, L::Record>,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let cache = Cache::builder()
-            .max_capacity(config.max_entries)
-            .time_to_live(config.ttl)
-            .build();
         Ok(KeyCacheState { cache, generation: 0 })
     }
 
@@ -130,6 +131,54 @@ impl<L: KeyLookup> Actor for KeyCacheActor<L> {
     }
 }
 
+/// The request path's handle: reads hit the shared cache directly; misses, fills and
+/// invalidations go through the actor.
+pub struct KeyCache<R: Clone + Send + Sync + 'static> {
+    actor: ActorRef<KeyCacheMsg<R>>,
+    cache: Cache<KeyDigest, R>,
+    timeout_ms: u64,
+}
+
+impl<R: Clone + Send + Sync + 'static> Clone for KeyCache<R> {
+    fn clone(&self) -> Self {
+        Self { actor: self.actor.clone(), cache: self.cache.clone(), timeout_ms: self.timeout_ms }
+    }
+}
+
+impl<R: Clone + Send + Sync + 'static> KeyCache<R> {
+    /// Spawns the actor. `timeout_ms` bounds every wait on it.
+    pub async fn start<L: KeyLookup<Record = R>>(
+        lookup: Arc<L>,
+        config: KeyCacheConfig,
+        timeout_ms: u64,
+    ) -> Result<Self, ractor::SpawnErr> {
+        let cache = Cache::builder().max_capacity(config.max_entries).time_to_live(config.ttl).build();
+        let (actor, _) = Actor::spawn(None, KeyCacheActor::new(lookup), cache.clone()).await?;
+        Ok(Self { actor, cache, timeout_ms })
+    }
+
+    /// The record for `digest`: from memory when cached, else read (once) from storage.
+    pub async fn resolve(&self, digest: KeyDigest) -> Result<Option<R>, String> {
+        if let Some(record) = self.cache.get(&digest).await {
+            return Ok(Some(record));
+        }
+        ractor::call_t!(self.actor, KeyCacheMsg::Resolve, self.timeout_ms, digest)
+            .map_err(|e| format!("key cache unavailable: {e}"))?
+    }
+
+    /// Evicts `digest`; when this returns, no request sees the old record.
+    pub async fn invalidate(&self, digest: KeyDigest) -> Result<(), String> {
+        ractor::call_t!(self.actor, KeyCacheMsg::Invalidate, self.timeout_ms, digest)
+            .map_err(|e| format!("key cache unavailable: {e}"))
+    }
+
+    /// Evicts everything.
+    pub async fn invalidate_all(&self) -> Result<(), String> {
+        ractor::call_t!(self.actor, KeyCacheMsg::InvalidateAll, self.timeout_ms)
+            .map_err(|e| format!("key cache unavailable: {e}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,13 +207,13 @@ mod tests {
         }
     }
 
-    async fn start(store: Arc<MemStore>) -> ActorRef<KeyCacheMsg<String>> {
+    async fn start(store: Arc<MemStore>) -> KeyCache<String> {
         let config = KeyCacheConfig { max_entries: 100, ttl: Duration::from_secs(60) };
-        Actor::spawn(None, KeyCacheActor::new(store), config).await.unwrap().0
+        KeyCache::start(store, config, 1000).await.unwrap()
     }
 
-    async fn resolve(cache: &ActorRef<KeyCacheMsg<String>>, d: KeyDigest) -> Option<String> {
-        ractor::call_t!(cache, KeyCacheMsg::Resolve, 1000, d).unwrap().unwrap()
+    async fn resolve(cache: &KeyCache<String>, d: KeyDigest) -> Option<String> {
+        cache.resolve(d).await.unwrap()
     }
 
     #[tokio::test]
@@ -186,7 +235,7 @@ mod tests {
         let cache = start(store.clone()).await;
         assert!(resolve(&cache, [1; 32]).await.is_some());
         store.rows.lock().unwrap().remove(&[1; 32]);
-        ractor::call_t!(cache, KeyCacheMsg::Invalidate, 1000, [1; 32]).unwrap();
+        cache.invalidate([1; 32]).await.unwrap();
         assert_eq!(resolve(&cache, [1; 32]).await, None);
     }
 
@@ -208,7 +257,7 @@ mod tests {
         }
         // Meanwhile the key is revoked and invalidated.
         store.rows.lock().unwrap().remove(&[1; 32]);
-        ractor::call_t!(cache, KeyCacheMsg::Invalidate, 1000, [1; 32]).unwrap();
+        cache.invalidate([1; 32]).await.unwrap();
         release.send(()).unwrap();
         assert_eq!(racing.await.unwrap().as_deref(), Some("alice"));
 

@@ -5,13 +5,13 @@
 //! stops itself once it has been idle for a while *and* holds no counts and no block — so
 //! stopping loses nothing, and memory follows the number of keys active within the last hour.
 //! Tiers travel with each request, so a configuration reload applies to the very next decision
-//! while the windows keep their counts.
+//! while the windows keep their counts. One sweeper task (not a timer per actor) asks every
+//! limiter periodically whether it is idle, so an idle key costs no timer.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
-use tokio::task::JoinHandle;
 
 use crate::clock::SharedClock;
 use crate::rate::{Decision, Limiter, Tier};
@@ -22,7 +22,7 @@ pub enum LimiterMsg {
     Check(Arc<Tier>, RpcReplyPort<Decision>),
     /// The state a request would see, counting nothing.
     Peek(Arc<Tier>, RpcReplyPort<Decision>),
-    /// Periodic: stop if idle and empty.
+    /// From the sweeper: stop if idle and empty.
     Tick,
 }
 
@@ -31,7 +31,7 @@ pub struct LimiterSettings {
     pub clock: SharedClock,
     /// Stop an actor idle this long (and holding no counts).
     pub idle_ms: u64,
-    /// How often an actor checks whether it is idle.
+    /// How often the sweeper asks every actor whether it is idle.
     pub tick: Duration,
 }
 
@@ -42,7 +42,6 @@ pub struct LimiterActor {
 pub struct LimiterState {
     limiter: Limiter,
     last_seen: u64,
-    timer: JoinHandle<()>,
 }
 
 impl Actor for LimiterActor {
@@ -50,9 +49,8 @@ impl Actor for LimiterActor {
     type State = LimiterState;
     type Arguments = ();
 
-    async fn pre_start(&self, myself: ActorRef<LimiterMsg>, _: ()) -> Result<LimiterState, ActorProcessingErr> {
-        let timer = myself.send_interval(self.settings.tick, || LimiterMsg::Tick);
-        Ok(LimiterState { limiter: Limiter::new(), last_seen: self.settings.clock.now_ms(), timer })
+    async fn pre_start(&self, _: ActorRef<LimiterMsg>, _: ()) -> Result<LimiterState, ActorProcessingErr> {
+        Ok(LimiterState { limiter: Limiter::new(), last_seen: self.settings.clock.now_ms() })
     }
 
     async fn handle(
@@ -76,11 +74,6 @@ impl Actor for LimiterActor {
                 }
             }
         }
-        Ok(())
-    }
-
-    async fn post_stop(&self, _: ActorRef<LimiterMsg>, state: &mut LimiterState) -> Result<(), ActorProcessingErr> {
-        state.timer.abort();
         Ok(())
     }
 }
@@ -108,8 +101,19 @@ pub struct RateLimits {
 
 impl RateLimits {
     pub async fn start(settings: LimiterSettings, timeout_ms: u64) -> Result<Self, SpawnErr> {
-        let registry =
-            RegistryHandle::start(None, LimiterFactory { settings }, timeout_ms).await?;
+        let tick = settings.tick;
+        let registry = RegistryHandle::start(None, LimiterFactory { settings }, timeout_ms).await?;
+        let sweep = registry.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                sweep.for_each(|limiter| {
+                    let _ = limiter.cast(LimiterMsg::Tick);
+                });
+            }
+        });
         Ok(Self { registry, timeout_ms })
     }
 

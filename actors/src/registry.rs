@@ -154,6 +154,13 @@ impl<F: ChildFactory> RegistryHandle<F> {
         let _ = ractor::call_t!(self.actor, RegistryMsg::Remove, self.timeout_ms, key.clone());
     }
 
+    /// Calls `f` on every running child (e.g. to broadcast a periodic message).
+    pub fn for_each(&self, mut f: impl FnMut(&ChildRef<F>)) {
+        for child in self.children.iter() {
+            f(child.value());
+        }
+    }
+
     /// How many children are running.
     pub fn len(&self) -> usize {
         self.children.len()

@@ -24,7 +24,12 @@ use crate::error::ApiError;
 
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, ctx: RequestCtx) -> Response<Body> {
     let client_ip = client_ip::resolve(ctx.peer_ip, req.headers(), &app.trusted_proxies);
-    let mut call = Call { app: &app, headers: req.headers().clone(), client_ip, admission: None };
+    // Only the credential is needed after the request body is handed to a route.
+    let mut headers = HeaderMap::with_capacity(1);
+    if let Some(auth) = req.headers().get(hyper::header::AUTHORIZATION) {
+        headers.insert(hyper::header::AUTHORIZATION, auth.clone());
+    }
+    let mut call = Call { app: &app, headers, client_ip, admission: None };
     let result = route(&mut call, req).await;
     let mut response = match result {
         Ok(reply) => envelope::success(reply, &ctx),
@@ -85,12 +90,7 @@ impl Call<'_> {
         let decision = self.app.limits.check(key_id, Arc::clone(&tier)).await.map_err(ApiError::Busy)?;
         let now_ms = self.now_ms();
         if decision.allowed {
-            let usage = altus4_actors::usage::UsageMsg::Record {
-                key_id: key_id.clone(),
-                ip: self.client_ip.to_string(),
-                at_ms: now_ms,
-            };
-            let _ = self.app.usage.cast(usage);
+            self.app.usage.record(key_id, self.client_ip, now_ms);
         }
         self.admit(Admission { decision, tier, now_ms })
     }

@@ -140,7 +140,7 @@ impl Store {
                      WHERE id = ?4",
                 )?;
                 for u in &batch {
-                    update.execute(params![u.count as i64, u.last_used_ms as i64, u.last_ip, u.key_id])?;
+                    update.execute(params![u.count as i64, u.last_used_ms as i64, u.last_ip.to_string(), u.key_id])?;
                 }
             }
             tx.commit()?;
