@@ -84,6 +84,11 @@ impl Fields {
         self.0.get(name).filter(|v| !v.is_null())
     }
 
+    /// The field exactly as sent, `null` included.
+    pub fn raw(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }

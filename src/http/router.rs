@@ -16,7 +16,7 @@ use super::authn::{self, Principal, Via};
 use super::body::read_object;
 use super::envelope::{self, Body, Reply, RequestCtx};
 use super::ratelimit::Admission;
-use super::routes::{admin, auth, databases, health, keys, management, search};
+use super::routes::{account, admin, auth, databases, health, keys, management, search};
 use super::client_ip;
 use crate::app::App;
 use crate::auth::permissions::Permission;
@@ -120,9 +120,14 @@ impl Call<'_> {
         Ok(principal)
     }
 
-    /// A login token (account set-up), limited per address.
+    /// A login token, limited per address (account set-up, password change).
     async fn token(&mut self) -> Result<Principal, ApiError> {
         self.limit_ip()?;
+        authn::token(self.app, &self.headers).await
+    }
+
+    /// A login token (the account's own routes).
+    async fn user(&mut self) -> Result<Principal, ApiError> {
         authn::token(self.app, &self.headers).await
     }
 
@@ -155,6 +160,41 @@ async fn route(call: &mut Call<'_>, req: Request<Incoming>) -> Result<Reply, Api
                 auth::login(app, read_object(req, limit, body_timeout).await?).await
             }
             (["auth", "register" | "login"], _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+            (["auth", "profile"], Method::GET) => {
+                let principal = call.user().await?;
+                account::profile(app, &principal).await
+            }
+            (["auth", "profile"], Method::PUT) => {
+                let principal = call.user().await?;
+                account::update_profile(app, &principal, read_object(req, limit, body_timeout).await?).await
+            }
+            (["auth", "profile"], _) => Err(ApiError::MethodNotAllowed { allow: "GET, PUT" }),
+            (["auth", "change-password"], Method::POST) => {
+                let principal = call.token().await?;
+                account::change_password(app, &principal, read_object(req, limit, body_timeout).await?).await
+            }
+            (["auth", "refresh"], Method::POST) => {
+                let principal = call.user().await?;
+                account::refresh(app, &principal).await
+            }
+            (["auth", "logout"], Method::POST) => {
+                let principal = call.user().await?;
+                account::logout(app, &principal).await
+            }
+            (["auth", "change-password" | "refresh" | "logout"], _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+            (["auth", "account"], Method::DELETE) => {
+                let principal = call.user().await?;
+                account::delete(app, &principal).await
+            }
+            (["auth", "account"], _) => Err(ApiError::MethodNotAllowed { allow: "DELETE" }),
+
+            (["management", "health"], Method::GET) => Ok(management::health()),
+            (["management", "health"], _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+            (["management", "migration-status"], Method::GET) => {
+                call.user().await?;
+                management::migration_status(app).await
+            }
+            (["management", "migration-status"], _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
 
             (["management", "setup"], Method::POST) => {
                 let principal = call.token().await?;
@@ -171,11 +211,20 @@ async fn route(call: &mut Call<'_>, req: Request<Incoming>) -> Result<Reply, Api
                 keys::list(app, &principal).await
             }
             (["keys"], _) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
+            (["keys", id], Method::PUT) => {
+                let principal = call.any(Permission::KeysWrite).await?;
+                keys::update(app, &principal, id, read_object(req, limit, body_timeout).await?).await
+            }
             (["keys", id], Method::DELETE) => {
                 let principal = call.any(Permission::KeysWrite).await?;
                 keys::revoke(app, &principal, id).await
             }
-            (["keys", _], _) => Err(ApiError::MethodNotAllowed { allow: "DELETE" }),
+            (["keys", _], _) => Err(ApiError::MethodNotAllowed { allow: "PUT, DELETE" }),
+            (["keys", id, "regenerate"], Method::POST) => {
+                let principal = call.any(Permission::KeysWrite).await?;
+                keys::regenerate(app, &principal, id).await
+            }
+            (["keys", _, "regenerate"], _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
             (["keys", id, "usage"], Method::GET) => {
                 let principal = call.any(Permission::KeysRead).await?;
                 keys::usage(app, &principal, id).await
@@ -204,15 +253,29 @@ async fn route(call: &mut Call<'_>, req: Request<Incoming>) -> Result<Reply, Api
                 databases::list(app, &principal).await
             }
             (["databases"], _) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
+            (["databases", "status"], Method::GET) => {
+                let principal = call.any(Permission::DatabaseRead).await?;
+                databases::statuses(app, &principal).await
+            }
+            (["databases", "status"], _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
             (["databases", id], Method::GET) => {
                 let principal = call.any(Permission::DatabaseRead).await?;
                 databases::get(app, &principal, id).await
+            }
+            (["databases", id], Method::PUT) => {
+                let principal = call.any(Permission::DatabaseWrite).await?;
+                databases::update(app, &principal, id, read_object(req, limit, body_timeout).await?).await
             }
             (["databases", id], Method::DELETE) => {
                 let principal = call.any(Permission::DatabaseWrite).await?;
                 databases::delete(app, &principal, id).await
             }
-            (["databases", _], _) => Err(ApiError::MethodNotAllowed { allow: "GET, DELETE" }),
+            (["databases", _], _) => Err(ApiError::MethodNotAllowed { allow: "GET, PUT, DELETE" }),
+            (["databases", id, "test"], Method::POST) => {
+                let principal = call.any(Permission::DatabaseRead).await?;
+                databases::test(app, &principal, id).await
+            }
+            (["databases", _, "test"], _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
             (["databases", id, "schema"], Method::GET) => {
                 let principal = call.any(Permission::DatabaseRead).await?;
                 databases::schema(app, &principal, id).await

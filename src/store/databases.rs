@@ -118,6 +118,57 @@ impl Store {
         .await
     }
 
+    /// Replaces the connection settings of a database `user_id` owns (the caller has merged the
+    /// changes and re-encrypted the password); `None` when there is no such database.
+    pub async fn update_database(&self, user_id: &str, db: DatabaseRecord) -> Result<Option<DatabaseRecord>, StoreError> {
+        let user_id = user_id.to_string();
+        self.call(move |c| {
+            let changed = c.execute(
+                "UPDATE database_connections SET name = ?1, host = ?2, port = ?3, database_name = ?4, username = ?5,
+                     password_enc = ?6, ssl_enabled = ?7, is_active = ?8, connection_status = ?9, last_tested = ?10,
+                     updated_at = ?11
+                 WHERE id = ?12 AND user_id = ?13",
+                params![
+                    db.name,
+                    db.host,
+                    db.port,
+                    db.database_name,
+                    db.username,
+                    db.password_enc,
+                    db.ssl_enabled,
+                    db.is_active,
+                    db.connection_status,
+                    db.last_tested,
+                    now_ms(),
+                    db.id,
+                    user_id
+                ],
+            )?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            Ok(Some(c.query_row(
+                &format!("SELECT {COLUMNS} FROM database_connections WHERE id = ?1"),
+                [&db.id],
+                from_row,
+            )?))
+        })
+        .await
+    }
+
+    /// Records the outcome of a connection test.
+    pub async fn set_database_status(&self, id: &str, status: &'static str) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.call(move |c| {
+            c.execute(
+                "UPDATE database_connections SET connection_status = ?1, last_tested = ?2 WHERE id = ?3",
+                params![status, now_ms(), id],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Deletes the database `id` if `user_id` owns it; `false` otherwise.
     pub async fn delete_database(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
         let (user_id, id) = (user_id.to_string(), id.to_string());

@@ -128,6 +128,66 @@ impl Store {
         .await
     }
 
+    /// Applies changes to a key of `user_id`; returns the updated record and the digest to evict,
+    /// or `None` when the user has no such key.
+    pub async fn update_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        change: KeyChange,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
+        let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let Some(hash) = owned_key_hash(&tx, &user_id, &key_id)? else { return Ok(None) };
+            let now = now_ms();
+            if let Some(name) = &change.name {
+                tx.execute("UPDATE api_keys SET name = ?1 WHERE id = ?2", params![name, key_id])?;
+            }
+            if let Some(perms) = &change.permissions {
+                tx.execute("UPDATE api_keys SET permissions = ?1 WHERE id = ?2", params![permissions::to_json(perms), key_id])?;
+            }
+            if let Some(tier) = &change.rate_limit_tier {
+                tx.execute("UPDATE api_keys SET rate_limit_tier = ?1 WHERE id = ?2", params![tier, key_id])?;
+            }
+            if let Some(expires_at) = change.expires_at {
+                tx.execute("UPDATE api_keys SET expires_at = ?1 WHERE id = ?2", params![expires_at, key_id])?;
+            }
+            if let Some(active) = change.is_active {
+                tx.execute("UPDATE api_keys SET is_active = ?1 WHERE id = ?2", params![active, key_id])?;
+            }
+            tx.execute("UPDATE api_keys SET updated_at = ?1 WHERE id = ?2", params![now, key_id])?;
+            let record = tx.query_row(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"), [&key_id], from_row)?;
+            tx.commit()?;
+            Ok(Some((record, hash)))
+        })
+        .await
+    }
+
+    /// Replaces a key's secret: the old digest stops matching at once. Returns the updated record
+    /// and the old digest to evict.
+    pub async fn regenerate_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        new_prefix: String,
+        new_digest: KeyDigest,
+    ) -> Result<Option<(KeyRecord, KeyDigest)>, StoreError> {
+        let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let Some(old) = owned_key_hash(&tx, &user_id, &key_id)? else { return Ok(None) };
+            tx.execute(
+                "UPDATE api_keys SET key_hash = ?1, key_prefix = ?2, updated_at = ?3 WHERE id = ?4",
+                params![new_digest.as_slice(), new_prefix, now_ms(), key_id],
+            )?;
+            let record = tx.query_row(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"), [&key_id], from_row)?;
+            tx.commit()?;
+            Ok(Some((record, old)))
+        })
+        .await
+    }
+
     /// Adds a batch of usage to the keys' counters, in one transaction.
     pub async fn record_usage(&self, batch: Vec<altus4_actors::usage::Usage>) -> Result<(), StoreError> {
         self.call(move |c| {
@@ -155,23 +215,34 @@ impl Store {
         let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
         self.call(move |c| {
             let tx = c.transaction()?;
-            let hash: Option<Vec<u8>> = tx
-                .query_row("SELECT key_hash FROM api_keys WHERE id = ?1 AND user_id = ?2", [&key_id, &user_id], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            let Some(hash) = hash else { return Ok(None) };
+            let Some(digest) = owned_key_hash(&tx, &user_id, &key_id)? else { return Ok(None) };
             tx.execute(
                 "UPDATE api_keys SET is_active = 0, updated_at = ?1 WHERE id = ?2",
                 params![now_ms(), key_id],
             )?;
             tx.commit()?;
-            let digest: KeyDigest =
-                hash.try_into().map_err(|_| StoreError::Corrupt("key_hash is not 32 bytes".into()))?;
             Ok(Some(digest))
         })
         .await
     }
+}
+
+/// What a key update may change; `None` leaves a field as it is (`expires_at: Some(None)` clears
+/// the expiry).
+#[derive(Default)]
+pub struct KeyChange {
+    pub name: Option<String>,
+    pub permissions: Option<Vec<Permission>>,
+    pub rate_limit_tier: Option<String>,
+    pub expires_at: Option<Option<i64>>,
+    pub is_active: Option<bool>,
+}
+
+fn owned_key_hash(c: &rusqlite::Connection, user_id: &str, key_id: &str) -> Result<Option<KeyDigest>, StoreError> {
+    let hash: Option<Vec<u8>> = c
+        .query_row("SELECT key_hash FROM api_keys WHERE id = ?1 AND user_id = ?2", [key_id, user_id], |r| r.get(0))
+        .optional()?;
+    hash.map(|h| h.try_into().map_err(|_| StoreError::Corrupt("key_hash is not 32 bytes".into()))).transpose()
 }
 
 fn insert_key(c: &rusqlite::Connection, new: NewKey) -> Result<KeyRecord, StoreError> {

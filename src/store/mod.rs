@@ -17,7 +17,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use databases::{DatabaseRecord, NewDatabase};
-pub use keys::{KeyRecord, NewKey};
+pub use keys::{KeyChange, KeyRecord, NewKey};
 pub use users::{NewUser, UserRecord};
 
 #[derive(Debug, thiserror::Error)]

@@ -81,6 +81,79 @@ impl Store {
         .await
     }
 
+    /// Changes name and/or email; `Ok(None)` when the new email belongs to another account.
+    pub async fn update_profile(
+        &self,
+        id: &str,
+        name: Option<String>,
+        email: Option<String>,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            if let Some(email) = email.map(|e| e.to_lowercase()) {
+                let taken: Option<String> = tx
+                    .query_row("SELECT id FROM users WHERE email = ?1 AND id <> ?2", [&email, &id], |r| r.get(0))
+                    .optional()?;
+                if taken.is_some() {
+                    return Ok(None);
+                }
+                tx.execute("UPDATE users SET email = ?1 WHERE id = ?2", [&email, &id])?;
+            }
+            if let Some(name) = name {
+                tx.execute("UPDATE users SET name = ?1 WHERE id = ?2", [&name, &id])?;
+            }
+            let user = tx.query_row(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"), [&id], from_row)?;
+            tx.commit()?;
+            Ok(Some(user))
+        })
+        .await
+    }
+
+    /// Invalidates every token issued so far (logout, password change); returns the new version.
+    /// A new password hash, when given, is stored in the same transaction.
+    pub async fn bump_token_version(&self, id: &str, new_password_hash: Option<String>) -> Result<i64, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            if let Some(hash) = new_password_hash {
+                tx.execute("UPDATE users SET password_hash = ?1 WHERE id = ?2", [&hash, &id])?;
+            }
+            tx.execute("UPDATE users SET token_version = token_version + 1 WHERE id = ?1", [&id])?;
+            let version = tx.query_row("SELECT token_version FROM users WHERE id = ?1", [&id], |r| r.get(0))?;
+            tx.commit()?;
+            Ok(version)
+        })
+        .await
+    }
+
+    /// Deletes an account with its keys and database connections (cascade). Returns the digests
+    /// of its keys and the ids of its databases, for the caches and pools to forget.
+    pub async fn delete_user(&self, id: &str) -> Result<(Vec<[u8; 32]>, Vec<String>), StoreError> {
+        let id = id.to_string();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let digests: Vec<Vec<u8>> = {
+                let mut stmt = tx.prepare("SELECT key_hash FROM api_keys WHERE user_id = ?1")?;
+                let rows = stmt.query_map([&id], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let databases: Vec<String> = {
+                let mut stmt = tx.prepare("SELECT id FROM database_connections WHERE user_id = ?1")?;
+                let rows = stmt.query_map([&id], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            tx.execute("DELETE FROM users WHERE id = ?1", [&id])?;
+            tx.commit()?;
+            let digests = digests
+                .into_iter()
+                .map(|d| d.try_into().map_err(|_| StoreError::Corrupt("key_hash is not 32 bytes".into())))
+                .collect::<Result<_, _>>()?;
+            Ok((digests, databases))
+        })
+        .await
+    }
+
     pub async fn touch_user(&self, id: &str) -> Result<(), StoreError> {
         let id = id.to_string();
         self.call(move |c| {

@@ -14,7 +14,7 @@ use crate::store::{now_ms, NewUser, UserRecord};
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
 /// A plausible email: one `@`, a non-empty local part, a dotted domain, no spaces, ≤ 254 chars.
-fn valid_email(email: &str) -> bool {
+pub fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else { return false };
     !local.is_empty()
         && domain.contains('.')
@@ -29,7 +29,7 @@ fn password(fields: &Fields, app: &App) -> Result<Secret<String>, ApiError> {
     Ok(Secret::new(pw))
 }
 
-fn issue_token(app: &App, user: &UserRecord) -> String {
+pub fn issue_token(app: &App, user: &UserRecord) -> String {
     let now = now_ms() / 1000;
     app.tokens.sign(&Claims {
         sub: user.id.clone(),
@@ -40,7 +40,7 @@ fn issue_token(app: &App, user: &UserRecord) -> String {
     })
 }
 
-async fn user_view(app: &App, user: &UserRecord) -> Result<serde_json::Value, ApiError> {
+pub async fn user_view(app: &App, user: &UserRecord) -> Result<serde_json::Value, ApiError> {
     let dbs = app.store.databases_of_user(&user.id).await?;
     Ok(views::user(user, dbs.into_iter().map(|d| d.id).collect()))
 }

@@ -15,7 +15,7 @@ use crate::http::envelope::Reply;
 use crate::http::ratelimit::Admission;
 use crate::http::routes::databases::canonical_id;
 use crate::http::views;
-use crate::store::{now_ms, KeyRecord, NewKey};
+use crate::store::{now_ms, KeyChange, KeyRecord, NewKey};
 
 pub const SHOWN_ONCE: &str =
     "This is the only time the full API key will be shown. Please store it securely.";
@@ -166,4 +166,63 @@ pub async fn usage(app: &App, principal: &Principal, key_id: &str) -> Result<Rep
 /// `GET /api/v1/rate-limit`: the calling key's rate-limit state after admitting this request.
 pub fn rate_limit(admission: Option<&Admission>) -> Reply {
     Reply::ok(admission.map_or(Value::Null, Admission::to_json))
+}
+
+/// `PUT /api/v1/keys/{keyId}`: name, permissions, tier, expiry (`null` clears it), isActive.
+/// The key is evicted from the cache before the answer, so the change applies to the next request.
+pub async fn update(app: &App, principal: &Principal, key_id: &str, fields: Fields) -> Result<Reply, ApiError> {
+    let key_id = &canonical_id(key_id).ok_or(ApiError::NotFound { what: "API key" })?;
+    // Validate with the same rules as creation; fields absent from the body stay unchanged.
+    let placeholder = KeySpec {
+        name: String::new(),
+        environment: Environment::Test,
+        permissions: vec![],
+        tier: String::new(),
+        expires_at: None,
+    };
+    let spec = key_spec(&fields, principal, &app.tiers(), placeholder)?;
+    let change = KeyChange {
+        name: fields.has("name").then_some(spec.name),
+        permissions: fields.has("permissions").then_some(spec.permissions),
+        rate_limit_tier: fields.has("rateLimitTier").then_some(spec.tier),
+        expires_at: match fields.raw("expiresAt") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(_) => Some(spec.expires_at),
+        },
+        is_active: fields.opt_bool("isActive")?,
+    };
+    let (record, digest) = app
+        .store
+        .update_key(&principal.user_id, key_id, change)
+        .await?
+        .ok_or(ApiError::NotFound { what: "API key" })?;
+    app.evict_key(digest).await?;
+    tracing::info!(target: "security", event = "key_updated", key_prefix = %record.key_prefix, user = %principal.user_id);
+    Ok(Reply::ok(views::key(&record)))
+}
+
+/// `POST /api/v1/keys/{keyId}/regenerate`: a new secret (shown once); the old one is refused
+/// from the next request on.
+pub async fn regenerate(app: &App, principal: &Principal, key_id: &str) -> Result<Reply, ApiError> {
+    let key_id = &canonical_id(key_id).ok_or(ApiError::NotFound { what: "API key" })?;
+    let existing = app
+        .store
+        .key_of_user(&principal.user_id, key_id)
+        .await?
+        .ok_or(ApiError::NotFound { what: "API key" })?;
+    let env = Environment::parse(&existing.environment).unwrap_or(Environment::Test);
+    let generated = apikey::generate(env);
+    let (record, old) = app
+        .store
+        .regenerate_key(&principal.user_id, key_id, generated.prefix, generated.digest)
+        .await?
+        .ok_or(ApiError::NotFound { what: "API key" })?;
+    app.evict_key(old).await?;
+    tracing::info!(target: "security", event = "key_regenerated", key_prefix = %record.key_prefix, user = %principal.user_id);
+    Ok(Reply::ok(json!({
+        "apiKey": views::key(&record),
+        "secretKey": generated.secret.expose(),
+        "warning": SHOWN_ONCE,
+    })))
 }

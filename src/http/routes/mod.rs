@@ -2,6 +2,7 @@
 //! store or the engine, and returns a [`Reply`](crate::http::envelope::Reply) or an
 //! [`ApiError`](crate::error::ApiError); the envelope is added by the router.
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod databases;
