@@ -39,7 +39,7 @@ pub enum ApiError {
     #[error("route not found")]
     RouteNotFound,
     #[error("method not allowed")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: String },
     #[error("a user with this email already exists")]
     UserExists,
     #[error("this account already has an API key; manage keys with /api/v1/keys")]

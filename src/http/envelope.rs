@@ -41,15 +41,21 @@ impl RequestCtx {
 pub struct Reply {
     pub status: StatusCode,
     pub data: Value,
+    /// Send `data` as the whole body, without the envelope (documents such as openapi.json).
+    pub bare: bool,
 }
 
 impl Reply {
     pub fn ok(data: Value) -> Self {
-        Self { status: StatusCode::OK, data }
+        Self { status: StatusCode::OK, data, bare: false }
     }
 
     pub fn created(data: Value) -> Self {
-        Self { status: StatusCode::CREATED, data }
+        Self { status: StatusCode::CREATED, data, bare: false }
+    }
+
+    pub fn bare(data: Value) -> Self {
+        Self { status: StatusCode::OK, data, bare: true }
     }
 }
 
@@ -62,6 +68,9 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 }
 
 pub fn success(reply: Reply, ctx: &RequestCtx) -> Response<Body> {
+    if reply.bare {
+        return json_response(reply.status, &reply.data);
+    }
     json_response(reply.status, &json!({ "success": true, "data": reply.data, "meta": ctx.meta() }))
 }
 
@@ -72,7 +81,9 @@ pub fn failure(err: &ApiError, ctx: &RequestCtx) -> Response<Body> {
     }
     let mut response = json_response(err.status(), &json!({ "success": false, "error": error, "meta": ctx.meta() }));
     if let ApiError::MethodNotAllowed { allow } = err {
-        response.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+        if let Ok(v) = HeaderValue::from_str(allow) {
+            response.headers_mut().insert(hyper::header::ALLOW, v);
+        }
     }
     response
 }

@@ -1,6 +1,7 @@
 //! The thin HTTP front end: accepts connections, gives each request an id, routes it, and talks
 //! to the rest of the system through [`App`](crate::app::App) (actors and the store).
 
+pub mod api;
 pub mod authn;
 pub mod body;
 pub mod client_ip;

@@ -1,4 +1,5 @@
-//! Maps method and path to a handler, and wraps every outcome in the envelope.
+//! Maps method and path to a handler (through the route table in [`super::api`]), and wraps every
+//! outcome in the envelope.
 //!
 //! Each request goes through a [`Call`]: it authenticates (API key or login token), admits the
 //! request through the key's rate limiter (or the client address's, on endpoints without a
@@ -10,8 +11,9 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
-use hyper::{HeaderMap, Method, Request, Response};
+use hyper::{HeaderMap, Request, Response};
 
+use super::api::{self, Access, RouteId};
 use super::authn::{self, Principal, Via};
 use super::body::read_object;
 use super::envelope::{self, Body, Reply, RequestCtx};
@@ -120,15 +122,16 @@ impl Call<'_> {
         Ok(principal)
     }
 
-    /// A login token, limited per address (account set-up, password change).
-    async fn token(&mut self) -> Result<Principal, ApiError> {
-        self.limit_ip()?;
+    /// A login token.
+    async fn user(&mut self) -> Result<Principal, ApiError> {
         authn::token(self.app, &self.headers).await
     }
 
-    /// A login token (the account's own routes).
-    async fn user(&mut self) -> Result<Principal, ApiError> {
-        authn::token(self.app, &self.headers).await
+    /// Any valid API key, counted against its limiter.
+    async fn any_key(&mut self) -> Result<Principal, ApiError> {
+        let principal = authn::api_key(self.app, &self.headers).await?;
+        self.limit_key(&principal).await?;
+        Ok(principal)
     }
 
     /// The admission made for this request, if any.
@@ -138,157 +141,57 @@ impl Call<'_> {
 }
 
 async fn route(call: &mut Call<'_>, req: Request<Incoming>) -> Result<Reply, ApiError> {
-    let path = req.uri().path().to_string();
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let method = req.method().clone();
+    let (route, params) = api::resolve(req.method(), req.uri().path())?;
     let app = call.app;
-    let limit = app.config.server.max_body_bytes;
-    let body_timeout = app.config.body_timeout();
+    let (limit, body_timeout) = (app.config.server.max_body_bytes, app.config.body_timeout());
 
-    match segments.as_slice() {
-        ["health"] => match method {
-            Method::GET | Method::HEAD => Ok(health::health(app)),
-            _ => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
-        },
-        ["api", "v1", rest @ ..] => match (rest, method) {
-            (["auth", "register"], Method::POST) => {
-                call.limit_ip()?;
-                auth::register(app, read_object(req, limit, body_timeout).await?).await
-            }
-            (["auth", "login"], Method::POST) => {
-                call.limit_ip()?;
-                auth::login(app, read_object(req, limit, body_timeout).await?).await
-            }
-            (["auth", "register" | "login"], _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-            (["auth", "profile"], Method::GET) => {
-                let principal = call.user().await?;
-                account::profile(app, &principal).await
-            }
-            (["auth", "profile"], Method::PUT) => {
-                let principal = call.user().await?;
-                account::update_profile(app, &principal, read_object(req, limit, body_timeout).await?).await
-            }
-            (["auth", "profile"], _) => Err(ApiError::MethodNotAllowed { allow: "GET, PUT" }),
-            (["auth", "change-password"], Method::POST) => {
-                let principal = call.token().await?;
-                account::change_password(app, &principal, read_object(req, limit, body_timeout).await?).await
-            }
-            (["auth", "refresh"], Method::POST) => {
-                let principal = call.user().await?;
-                account::refresh(app, &principal).await
-            }
-            (["auth", "logout"], Method::POST) => {
-                let principal = call.user().await?;
-                account::logout(app, &principal).await
-            }
-            (["auth", "change-password" | "refresh" | "logout"], _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-            (["auth", "account"], Method::DELETE) => {
-                let principal = call.user().await?;
-                account::delete(app, &principal).await
-            }
-            (["auth", "account"], _) => Err(ApiError::MethodNotAllowed { allow: "DELETE" }),
+    // Endpoints an attacker can hit without a key are limited per client address.
+    if matches!(route.id, RouteId::Register | RouteId::Login | RouteId::Setup | RouteId::ChangePassword) {
+        call.limit_ip()?;
+    }
+    let principal = match route.access {
+        Access::Public => None,
+        Access::Token => Some(call.user().await?),
+        Access::TokenOrKey(needed) => Some(call.any(needed).await?),
+        Access::Key(needed) => Some(call.key(needed).await?),
+        Access::AnyKey => Some(call.any_key().await?),
+    };
+    // Only reachable for routes the table marks public, which never ask for a principal.
+    let who = || principal.as_ref().ok_or(ApiError::NoToken);
+    let id = params.first().map(String::as_str).unwrap_or_default();
+    let body = || read_object(req, limit, body_timeout);
 
-            (["management", "health"], Method::GET) => Ok(management::health()),
-            (["management", "health"], _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
-            (["management", "migration-status"], Method::GET) => {
-                call.user().await?;
-                management::migration_status(app).await
-            }
-            (["management", "migration-status"], _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
-
-            (["management", "setup"], Method::POST) => {
-                let principal = call.token().await?;
-                management::setup(app, &principal, read_object(req, limit, body_timeout).await?).await
-            }
-            (["management", "setup"], _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-
-            (["keys"], Method::POST) => {
-                let principal = call.any(Permission::KeysWrite).await?;
-                keys::create(app, &principal, read_object(req, limit, body_timeout).await?).await
-            }
-            (["keys"], Method::GET) => {
-                let principal = call.any(Permission::KeysRead).await?;
-                keys::list(app, &principal).await
-            }
-            (["keys"], _) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
-            (["keys", id], Method::PUT) => {
-                let principal = call.any(Permission::KeysWrite).await?;
-                keys::update(app, &principal, id, read_object(req, limit, body_timeout).await?).await
-            }
-            (["keys", id], Method::DELETE) => {
-                let principal = call.any(Permission::KeysWrite).await?;
-                keys::revoke(app, &principal, id).await
-            }
-            (["keys", _], _) => Err(ApiError::MethodNotAllowed { allow: "PUT, DELETE" }),
-            (["keys", id, "regenerate"], Method::POST) => {
-                let principal = call.any(Permission::KeysWrite).await?;
-                keys::regenerate(app, &principal, id).await
-            }
-            (["keys", _, "regenerate"], _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-            (["keys", id, "usage"], Method::GET) => {
-                let principal = call.any(Permission::KeysRead).await?;
-                keys::usage(app, &principal, id).await
-            }
-            (["keys", _, "usage"], _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
-
-            (["rate-limit"], Method::GET) => {
-                let principal = authn::api_key(app, &call.headers).await?;
-                call.limit_key(&principal).await?;
-                Ok(keys::rate_limit(call.admission()))
-            }
-            (["rate-limit"], _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
-
-            (["admin", "reload"], Method::POST) => {
-                call.any(Permission::Admin).await?;
-                admin::reload(app)
-            }
-            (["admin", "reload"], _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-
-            (["databases"], Method::POST) => {
-                let principal = call.any(Permission::DatabaseWrite).await?;
-                databases::create(app, &principal, read_object(req, limit, body_timeout).await?).await
-            }
-            (["databases"], Method::GET) => {
-                let principal = call.any(Permission::DatabaseRead).await?;
-                databases::list(app, &principal).await
-            }
-            (["databases"], _) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
-            (["databases", "status"], Method::GET) => {
-                let principal = call.any(Permission::DatabaseRead).await?;
-                databases::statuses(app, &principal).await
-            }
-            (["databases", "status"], _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
-            (["databases", id], Method::GET) => {
-                let principal = call.any(Permission::DatabaseRead).await?;
-                databases::get(app, &principal, id).await
-            }
-            (["databases", id], Method::PUT) => {
-                let principal = call.any(Permission::DatabaseWrite).await?;
-                databases::update(app, &principal, id, read_object(req, limit, body_timeout).await?).await
-            }
-            (["databases", id], Method::DELETE) => {
-                let principal = call.any(Permission::DatabaseWrite).await?;
-                databases::delete(app, &principal, id).await
-            }
-            (["databases", _], _) => Err(ApiError::MethodNotAllowed { allow: "GET, PUT, DELETE" }),
-            (["databases", id, "test"], Method::POST) => {
-                let principal = call.any(Permission::DatabaseRead).await?;
-                databases::test(app, &principal, id).await
-            }
-            (["databases", _, "test"], _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-            (["databases", id, "schema"], Method::GET) => {
-                let principal = call.any(Permission::DatabaseRead).await?;
-                databases::schema(app, &principal, id).await
-            }
-            (["databases", _, "schema"], _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
-
-            (["search"], Method::POST) => {
-                let principal = call.key(Permission::Search).await?;
-                search::search(app, &principal, read_object(req, limit, body_timeout).await?).await
-            }
-            (["search"], _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-            _ => Err(ApiError::RouteNotFound),
-        },
-        _ => Err(ApiError::RouteNotFound),
+    use RouteId::*;
+    match route.id {
+        Health => Ok(health::health(app)),
+        OpenApi => Ok(Reply::bare(api::openapi())),
+        Register => auth::register(app, body().await?).await,
+        Login => auth::login(app, body().await?).await,
+        Profile => account::profile(app, who()?).await,
+        UpdateProfile => account::update_profile(app, who()?, body().await?).await,
+        ChangePassword => account::change_password(app, who()?, body().await?).await,
+        Refresh => account::refresh(app, who()?).await,
+        Logout => account::logout(app, who()?).await,
+        DeleteAccount => account::delete(app, who()?).await,
+        Setup => management::setup(app, who()?, body().await?).await,
+        ManagementHealth => Ok(management::health()),
+        MigrationStatus => management::migration_status(app).await,
+        CreateKey => keys::create(app, who()?, body().await?).await,
+        ListKeys => keys::list(app, who()?).await,
+        UpdateKey => keys::update(app, who()?, id, body().await?).await,
+        RevokeKey => keys::revoke(app, who()?, id).await,
+        KeyUsage => keys::usage(app, who()?, id).await,
+        RegenerateKey => keys::regenerate(app, who()?, id).await,
+        RateLimit => Ok(keys::rate_limit(call.admission())),
+        AdminReload => admin::reload(app),
+        CreateDatabase => databases::create(app, who()?, body().await?).await,
+        ListDatabases => databases::list(app, who()?).await,
+        DatabaseStatuses => databases::statuses(app, who()?).await,
+        GetDatabase => databases::get(app, who()?, id).await,
+        UpdateDatabase => databases::update(app, who()?, id, body().await?).await,
+        DeleteDatabase => databases::delete(app, who()?, id).await,
+        TestDatabase => databases::test(app, who()?, id).await,
+        DatabaseSchema => databases::schema(app, who()?, id).await,
+        Search => search::search(app, who()?, body().await?).await,
     }
 }
