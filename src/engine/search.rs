@@ -374,11 +374,17 @@ impl Hit {
     }
 
     fn into_json(self, targets: &[Target], terms: &[String], snippet_chars: usize) -> Json {
-        let texts: Vec<String> = self.indexed.iter().filter_map(|c| self.value_of(c).and_then(rows::as_text)).collect();
-        let snippet = texts
-            .iter()
-            .find_map(|t| rows::snippet(t, terms, snippet_chars))
-            .or_else(|| texts.iter().find(|t| !t.is_empty()).map(|t| rows::leading(t, snippet_chars)))
+        // (column, text) of the indexed columns, in index order.
+        let texts: Vec<(&String, String)> =
+            self.indexed.iter().filter_map(|c| self.value_of(c).and_then(rows::as_text).map(|t| (c, t))).collect();
+        let snippets: Vec<(&String, String)> =
+            texts.iter().filter_map(|(c, t)| rows::snippet(t, terms, snippet_chars).map(|s| (*c, s))).collect();
+        let matched_columns: Vec<String> = snippets.iter().map(|(c, _)| rows::html_escape(c)).collect();
+        let snippet = snippets
+            .into_iter()
+            .next()
+            .map(|(_, s)| s)
+            .or_else(|| texts.iter().find(|(_, t)| !t.is_empty()).map(|(_, t)| rows::leading(t, snippet_chars)))
             .unwrap_or_default();
         let id = if self.primary_key.is_empty() {
             format!("{}#{}", self.table, self.position)
@@ -396,13 +402,17 @@ impl Hit {
         };
         let content: Map<String, Json> = rows::content(&self.names, &self.values);
         let target = &targets[self.target];
+        // `content` is the reference's name for the row; the original service sent it as `data`
+        // with `matchedColumns`, so both are served.
         json!({
             "id": rows::html_escape(&id),
             "database": target.id,
             "databaseName": rows::html_escape(&target.name),
             "table": rows::html_escape(&self.table),
             "relevanceScore": self.score,
-            "content": content,
+            "content": content.clone(),
+            "data": content,
+            "matchedColumns": matched_columns,
             "snippet": rows::html_escape(&snippet),
         })
     }
