@@ -206,3 +206,24 @@ async fn unknown_routes_and_methods() {
     let (status, body) = server.call(Method::DELETE, "/api/v1/search", None, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("METHOD_NOT_ALLOWED")));
 }
+
+#[tokio::test]
+async fn analyze_explains_the_plan_and_gives_advice() {
+    let server = Server::start().await;
+    let t = server.sakila_tenant("analyze@example.com").await;
+    let (status, body) = server.post("/api/v1/search/analyze", Some(&t.key), json!({"query": "an astronaut boat"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = &body["data"];
+    assert_eq!(data["analyzedQuery"], "an astronaut boat");
+    let usage: Vec<&str> = data["performance"]["indexUsage"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(usage.iter().any(|u| u.contains("film_text: idx_title_description (fulltext)")), "{usage:?}");
+    assert!(data["performance"]["estimatedTime"].as_f64().unwrap() > 0.0);
+    let advice: Vec<&str> = data["performance"]["recommendations"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(advice.iter().any(|a| a.contains("shorter than 3") && a.contains("an")), "{advice:?}");
+    assert!(advice.iter().any(|a| a.contains("ALTER TABLE `actor` ADD FULLTEXT INDEX")), "{advice:?}");
+    assert!(data["totalCount"].as_u64().unwrap() > 0);
+
+    let (status, body) = server.post("/api/v1/search/analyze", Some(&t.key), json!({"query": "(", "searchMode": "boolean"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["performance"]["indexUsage"], json!([]));
+}

@@ -132,11 +132,33 @@ async fn call_pool<T: Send + 'static>(
     }
 }
 
+/// The words of a query as the user typed them (for advice about the index).
+pub fn words_of_query(query: &str) -> Vec<String> {
+    boolean::words(query)
+}
+
 /// The fetched schema of a target, or why it could not be fetched.
 type SchemaResult = (usize, Result<Arc<DbSchema>, PoolError>);
 
-pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Result<Outcome, SearchError> {
-    let mut outcome = Outcome { results: vec![], total_count: 0, databases: vec![], warnings: vec![] };
+/// The statements a request needs: one per searchable table of each database that answered.
+pub struct Plan {
+    /// The text bound to AGAINST (boolean queries repaired).
+    pub against: String,
+    /// Words used for snippets and matched columns.
+    pub terms: Vec<String>,
+    tables: Vec<(TablePlan, String, Vec<Value>)>,
+    /// Databases whose schema could not be read.
+    failures: Vec<(usize, PoolError)>,
+    /// Tables the caller named that have no FULLTEXT index.
+    pub skipped: Vec<String>,
+    /// (database name, table) of every table without a FULLTEXT index, for advice.
+    pub unindexed: Vec<(String, TableSchema)>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads the schemas (cached by each pool) and plans the statements. `Ok(None)` when the query
+/// has no searchable word at all (the answer is an empty result, not an error).
+pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Result<Option<Plan>, SearchError> {
     let against = match request.mode {
         Mode::Boolean => boolean::normalize(&request.query),
         _ => request.query.clone(),
@@ -146,11 +168,11 @@ pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Resul
         Mode::Natural | Mode::Semantic => boolean::words(&against),
     };
     if terms.is_empty() {
-        outcome.warnings.push("the query contains no searchable words".into());
-        return Ok(outcome);
+        return Ok(None);
     }
+    let mut warnings = vec![];
     if against != request.query {
-        outcome.warnings.push(format!("boolean query was normalised to: {against}"));
+        warnings.push(format!("boolean query was normalised to: {against}"));
     }
 
     // 1. Schemas, in parallel.
@@ -175,12 +197,16 @@ pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Resul
 
     // 3. One statement per searchable table.
     let fetch = request.offset + request.limit;
-    let mut set = JoinSet::new();
+    let mut tables = vec![];
     let mut skipped = vec![];
+    let mut unindexed = vec![];
     for (i, schema) in &ok {
         for table in &schema.tables {
             if request.tables.as_ref().is_some_and(|t| !t.contains(&table.name)) {
                 continue;
+            }
+            if table.fulltext_indexes.is_empty() {
+                unindexed.push((targets[*i].name.clone(), table.clone()));
             }
             let indexes = chosen_indexes(table, request.columns.as_deref());
             if indexes.is_empty() {
@@ -190,17 +216,77 @@ pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Resul
                 continue;
             }
             let (sql, params) = statement(&targets[*i].database, table, &indexes, request.mode, &against, fetch);
-            let pool = targets[*i].pool.clone();
-            let timeout = limits.call_timeout;
             let plan = TablePlan { target: *i, table: table.clone(), indexes: indexes.into_iter().cloned().collect() };
-            set.spawn(async move {
-                let rows = call_pool(&pool, timeout, |reply| PoolMsg::Query { sql, params, reply }).await;
-                (plan, rows)
-            });
+            tables.push((plan, sql, params));
         }
     }
     if !skipped.is_empty() {
-        outcome.warnings.push(format!("tables without a FULLTEXT index were skipped: {}", skipped.join(", ")));
+        warnings.push(format!("tables without a FULLTEXT index were skipped: {}", skipped.join(", ")));
+    }
+    Ok(Some(Plan { against, terms, tables, failures, skipped, unindexed, warnings }))
+}
+
+/// How MariaDB would run one planned statement.
+#[derive(Debug, Serialize)]
+pub struct Explained {
+    pub database: String,
+    pub table: String,
+    /// `index (access type)` of each row of EXPLAIN.
+    pub index_usage: Vec<String>,
+}
+
+/// Runs `EXPLAIN` for every planned statement.
+pub async fn explain(targets: &[Target], plan: &Plan, limits: Limits) -> Vec<Result<Explained, PoolError>> {
+    let mut set = JoinSet::new();
+    for (n, (table_plan, sql, params)) in plan.tables.iter().enumerate() {
+        let pool = targets[table_plan.target].pool.clone();
+        let (sql, params) = (format!("EXPLAIN {sql}"), params.clone());
+        let (database, table) = (targets[table_plan.target].name.clone(), table_plan.table.name.clone());
+        let timeout = limits.call_timeout;
+        set.spawn(async move {
+            let rows = call_pool(&pool, timeout, |reply| PoolMsg::Query { sql, params, reply }).await;
+            let explained = rows.map(|rows| Explained {
+                database,
+                table,
+                index_usage: rows
+                    .iter()
+                    .map(|r| {
+                        let get = |name: &str| {
+                            r.columns_ref()
+                                .iter()
+                                .position(|c| c.name_str() == name)
+                                .and_then(|i| r.as_ref(i))
+                                .and_then(rows::as_text)
+                                .unwrap_or_else(|| "none".into())
+                        };
+                        format!("{} ({})", get("key"), get("type"))
+                    })
+                    .collect(),
+            });
+            (n, explained)
+        });
+    }
+    let mut done = set.join_all().await;
+    done.sort_by_key(|(n, _)| *n);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Result<Outcome, SearchError> {
+    let mut outcome = Outcome { results: vec![], total_count: 0, databases: vec![], warnings: vec![] };
+    let Some(plan) = plan(targets, request, limits).await? else {
+        outcome.warnings.push("the query contains no searchable words".into());
+        return Ok(outcome);
+    };
+    let Plan { terms, tables, mut failures, warnings, .. } = plan;
+    outcome.warnings = warnings;
+    let mut set = JoinSet::new();
+    for (table_plan, sql, params) in tables {
+        let pool = targets[table_plan.target].pool.clone();
+        let timeout = limits.call_timeout;
+        set.spawn(async move {
+            let rows = call_pool(&pool, timeout, |reply| PoolMsg::Query { sql, params, reply }).await;
+            (table_plan, rows)
+        });
     }
 
     // 4. Merge.

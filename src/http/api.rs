@@ -82,6 +82,7 @@ routes! {
     TestDatabase => POST "/api/v1/databases/{connectionId}/test", "Database", TokenOrKey(P::DatabaseRead), "Reachability, version and latency";
     DatabaseSchema => GET "/api/v1/databases/{connectionId}/schema", "Database", TokenOrKey(P::DatabaseRead), "Tables, columns, FULLTEXT indexes";
     Search => POST "/api/v1/search", "Search", Key(P::Search), "Full-text search over the caller's databases";
+    AnalyzeSearch => POST "/api/v1/search/analyze", "Search", Key(P::Search), "How a search runs: EXPLAIN, time, advice";
 }
 
 /// How well a template matches a path: `None` if not at all, else the number of literal

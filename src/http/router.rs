@@ -193,5 +193,6 @@ async fn route(call: &mut Call<'_>, req: Request<Incoming>) -> Result<Reply, Api
         TestDatabase => databases::test(app, who()?, id).await,
         DatabaseSchema => databases::schema(app, who()?, id).await,
         Search => search::search(app, who()?, body().await?).await,
+        AnalyzeSearch => search::analyze(app, who()?, body().await?).await,
     }
 }

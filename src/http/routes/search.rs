@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::app::App;
-use crate::engine::ident;
+use crate::engine::{ident, rows};
 use crate::engine::pool::PoolError;
 use crate::engine::search::{self, Limits, Mode, SearchError, Target};
 use crate::error::ApiError;
@@ -58,13 +58,11 @@ fn request(fields: &Fields, max_chars: usize) -> Result<(search::Request, Option
     Ok((request, databases))
 }
 
-pub async fn search(app: &App, principal: &Principal, fields: Fields) -> Result<Reply, ApiError> {
-    let started = Instant::now();
-    let (request, wanted) = request(&fields, app.config.search.max_query_chars)?;
-
+/// The caller's active databases to search: those named in `wanted`, or all of them.
+async fn targets(app: &App, principal: &Principal, wanted: Option<&[String]>) -> Result<Vec<Target>, ApiError> {
     let mut records = app.store.databases_of_user(&principal.user_id).await?;
     records.retain(|r| r.is_active);
-    if let Some(ids) = &wanted {
+    if let Some(ids) = wanted {
         if ids.iter().any(|id| !records.iter().any(|r| &r.id == id)) {
             // Another tenant's id is indistinguishable from a missing one.
             return Err(ApiError::NotFound { what: "database" });
@@ -75,19 +73,32 @@ pub async fn search(app: &App, principal: &Principal, fields: Fields) -> Result<
     for r in &records {
         targets.push(Target { id: r.id.clone(), name: r.name.clone(), database: r.database_name.clone(), pool: app.pool(r).await? });
     }
+    Ok(targets)
+}
 
-    let limits = Limits {
+fn limits(app: &App) -> Limits {
+    Limits {
         call_timeout: app.config.connect_timeout() + app.config.query_timeout() + std::time::Duration::from_secs(1),
         snippet_chars: app.config.search.snippet_chars,
-    };
-    let outcome = search::run(&targets, &request, limits).await.map_err(|e| match e {
+    }
+}
+
+fn search_error(e: SearchError) -> ApiError {
+    match e {
         SearchError::UnknownName { field, message } => ApiError::validation(field, message),
         SearchError::Failed(PoolError::Rejected(code)) => {
             tracing::warn!(mysql_error = code, "tenant database rejected a search statement");
             ApiError::SearchFailed("the database could not run this search".into())
         }
         SearchError::Failed(e) => unavailable(&e),
-    })?;
+    }
+}
+
+pub async fn search(app: &App, principal: &Principal, fields: Fields) -> Result<Reply, ApiError> {
+    let started = Instant::now();
+    let (request, wanted) = request(&fields, app.config.search.max_query_chars)?;
+    let targets = targets(app, principal, wanted.as_deref()).await?;
+    let outcome = search::run(&targets, &request, limits(app)).await.map_err(search_error)?;
 
     if let Via::Key { key_id, .. } = &principal.via {
         tracing::debug!(key_id = %key_id, results = outcome.results.len(), total = outcome.total_count, "search served");
@@ -103,5 +114,79 @@ pub async fn search(app: &App, principal: &Principal, fields: Fields) -> Result<
         "executionTime": started.elapsed().as_secs_f64() * 1000.0,
         "databases": outcome.databases,
         "warnings": outcome.warnings,
+    })))
+}
+
+/// InnoDB's default `innodb_ft_min_token_size`: shorter words are not indexed.
+const MIN_TOKEN: usize = 3;
+
+/// `POST /api/v1/search/analyze`: how the search would run (the planned statements' EXPLAIN), how
+/// long it takes now, and advice (missing FULLTEXT indexes, words too short to be indexed, query
+/// rewrites). The search itself runs once to measure it; nothing is recorded.
+pub async fn analyze(app: &App, principal: &Principal, fields: Fields) -> Result<Reply, ApiError> {
+    let (request, wanted) = request(&fields, app.config.search.max_query_chars)?;
+    let targets = targets(app, principal, wanted.as_deref()).await?;
+    let limits = limits(app);
+    let mut recommendations = vec![];
+    let short: Vec<String> = search::words_of_query(&request.query).into_iter().filter(|w| w.chars().count() < MIN_TOKEN).collect();
+    if !short.is_empty() {
+        recommendations.push(format!(
+            "Words shorter than {MIN_TOKEN} characters are not in InnoDB's FULLTEXT index (innodb_ft_min_token_size) and match nothing: {}",
+            rows::html_escape(&short.join(", "))
+        ));
+    }
+    let Some(plan) = search::plan(&targets, &request, limits).await.map_err(search_error)? else {
+        recommendations.push("The query has no searchable words.".into());
+        return Ok(Reply::ok(json!({
+            "query": rows::html_escape(&request.query),
+            "analyzedQuery": "",
+            "searchMode": request.mode.as_str(),
+            "performance": { "estimatedTime": 0.0, "indexUsage": [], "recommendations": recommendations },
+            "aiInsights": [],
+        })));
+    };
+    for (database, table) in &plan.unindexed {
+        let text_columns: Vec<String> = table
+            .columns
+            .iter()
+            .filter(|c| {
+                let t = c.column_type.to_lowercase();
+                t.contains("char") || t.contains("text")
+            })
+            .map(|c| ident::quote(&c.name))
+            .collect();
+        if !text_columns.is_empty() {
+            recommendations.push(rows::html_escape(&format!(
+                "Table {} in {database} has no FULLTEXT index, so it is not searched. To search it: ALTER TABLE {} ADD FULLTEXT INDEX {} ({})",
+                ident::quote(&table.name),
+                ident::quote(&table.name),
+                ident::quote(&format!("ft_{}", table.name.chars().take(40).collect::<String>())),
+                text_columns.join(", ")
+            )));
+        }
+    }
+    plan.warnings.iter().for_each(|w| recommendations.push(rows::html_escape(w)));
+
+    let index_usage: Vec<String> = search::explain(&targets, &plan, limits)
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .flat_map(|e| e.index_usage.into_iter().map(move |u| rows::html_escape(&format!("{}.{}: {u}", e.database, e.table))))
+        .collect();
+    let started = Instant::now();
+    let outcome = search::run(&targets, &request, limits).await.map_err(search_error)?;
+    let estimated = started.elapsed().as_secs_f64() * 1000.0;
+    if outcome.total_count > 10_000 && request.mode == Mode::Natural {
+        recommendations.push(
+            "Many rows match: boolean mode with required terms (+word) narrows the result and is faster to rank.".into(),
+        );
+    }
+    Ok(Reply::ok(json!({
+        "query": rows::html_escape(&request.query),
+        "analyzedQuery": rows::html_escape(&plan.against),
+        "searchMode": request.mode.as_str(),
+        "totalCount": outcome.total_count,
+        "performance": { "estimatedTime": estimated, "indexUsage": index_usage, "recommendations": recommendations },
+        "aiInsights": [],
     })))
 }
