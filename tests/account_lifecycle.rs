@@ -129,7 +129,7 @@ async fn databases_can_be_changed_tested_and_listed_with_their_status() {
     let (status, body) = server.get("/api/v1/management/migration-status", Some(&t.token)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["pendingMigrations"], json!([]));
-    assert_eq!(body["data"]["currentVersion"], "0001_initial");
+    assert_eq!(body["data"]["currentVersion"], "0002_search_history");
 }
 
 #[tokio::test]

@@ -83,6 +83,14 @@ routes! {
     DatabaseSchema => GET "/api/v1/databases/{connectionId}/schema", "Database", TokenOrKey(P::DatabaseRead), "Tables, columns, FULLTEXT indexes";
     Search => POST "/api/v1/search", "Search", Key(P::Search), "Full-text search over the caller's databases";
     AnalyzeSearch => POST "/api/v1/search/analyze", "Search", Key(P::Search), "How a search runs: EXPLAIN, time, advice";
+    SearchHistory => GET "/api/v1/search/history", "Search", Key(P::Search), "The account's recent searches (limit, offset)";
+    SearchTrends => GET "/api/v1/search/trends", "Search", Key(P::Search), "Searches per day and popular queries (30 days)";
+    SearchSuggestions => GET "/api/v1/search/suggestions", "Search", Key(P::Search), "Earlier queries starting with `query`";
+    AnalyticsSearchHistory => GET "/api/v1/analytics/search-history", "Analytics", TokenOrKey(P::Analytics), "Search history with total count";
+    AnalyticsPopularQueries => GET "/api/v1/analytics/popular-queries", "Analytics", TokenOrKey(P::Analytics), "Most frequent queries (startDate or period, limit)";
+    AnalyticsSearchTrends => GET "/api/v1/analytics/search-trends", "Analytics", TokenOrKey(P::Analytics), "Searches per day (startDate or period)";
+    AnalyticsPerformance => GET "/api/v1/analytics/performance", "Analytics", TokenOrKey(P::Analytics), "Response time and error rate per day";
+    AnalyticsDashboard => GET "/api/v1/analytics/dashboard", "Analytics", TokenOrKey(P::Analytics), "Summary of the account";
 }
 
 /// How well a template matches a path: `None` if not at all, else the number of literal

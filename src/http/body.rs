@@ -13,6 +13,20 @@ use crate::error::ApiError;
 /// Objects nested deeper than this are refused (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 32;
 
+/// The query string of a request as fields (repeated names keep the last value; numbers are
+/// parsed as numbers so the same validators apply).
+pub fn query_fields(uri: &hyper::Uri) -> Fields {
+    let mut map = Map::new();
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        let value = match v.parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => Value::String(v.into_owned()),
+        };
+        map.insert(k.into_owned(), value);
+    }
+    Fields(map)
+}
+
 /// Whether a Content-Type names JSON (`application/json`, parameters allowed).
 fn is_json(content_type: &str) -> bool {
     let media = content_type.split(';').next().unwrap_or("").trim();

@@ -15,10 +15,10 @@ use hyper::{HeaderMap, Request, Response};
 
 use super::api::{self, Access, RouteId};
 use super::authn::{self, Principal, Via};
-use super::body::read_object;
+use super::body::{query_fields, read_object};
 use super::envelope::{self, Body, Reply, RequestCtx};
 use super::ratelimit::Admission;
-use super::routes::{account, admin, auth, databases, health, keys, management, search};
+use super::routes::{account, admin, analytics, auth, databases, health, keys, management, search};
 use super::client_ip;
 use crate::app::App;
 use crate::auth::permissions::Permission;
@@ -159,6 +159,8 @@ async fn route(call: &mut Call<'_>, req: Request<Incoming>) -> Result<Reply, Api
     // Only reachable for routes the table marks public, which never ask for a principal.
     let who = || principal.as_ref().ok_or(ApiError::NoToken);
     let id = params.first().map(String::as_str).unwrap_or_default();
+    let query_string = query_fields(req.uri());
+    let query = move || query_string;
     let body = || read_object(req, limit, body_timeout);
 
     use RouteId::*;
@@ -194,5 +196,13 @@ async fn route(call: &mut Call<'_>, req: Request<Incoming>) -> Result<Reply, Api
         DatabaseSchema => databases::schema(app, who()?, id).await,
         Search => search::search(app, who()?, body().await?).await,
         AnalyzeSearch => search::analyze(app, who()?, body().await?).await,
+        SearchHistory => analytics::history(app, who()?, query()).await,
+        SearchTrends => analytics::trends(app, who()?).await,
+        SearchSuggestions => analytics::suggestions(app, who()?, query()).await,
+        AnalyticsSearchHistory => analytics::search_history(app, who()?, query()).await,
+        AnalyticsPopularQueries => analytics::popular_queries(app, who()?, query()).await,
+        AnalyticsSearchTrends => analytics::search_trends(app, who()?, query()).await,
+        AnalyticsPerformance => analytics::performance(app, who()?, query()).await,
+        AnalyticsDashboard => analytics::dashboard(app, who()?).await,
     }
 }

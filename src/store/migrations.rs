@@ -64,6 +64,24 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         );
         CREATE INDEX database_connections_user ON database_connections(user_id);
     "#,
+}, Migration {
+    version: 2,
+    name: "search_history",
+    sql: r#"
+        CREATE TABLE search_history (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            key_id TEXT,
+            query TEXT NOT NULL,
+            search_mode TEXT NOT NULL,
+            databases TEXT NOT NULL,
+            result_count INTEGER NOT NULL,
+            execution_ms REAL NOT NULL,
+            success INTEGER NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX search_history_user_time ON search_history(user_id, created_at);
+    "#,
 }];
 
 fn ensure_table(conn: &Connection) -> rusqlite::Result<()> {

@@ -6,6 +6,7 @@
 //! operator's `sqlite3`, the tests) look at the file while the server runs.
 
 mod databases;
+mod history;
 mod keys;
 pub mod migrations;
 mod users;
@@ -17,6 +18,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use databases::{DatabaseRecord, NewDatabase};
+pub use history::{DayStats, QueryStats, SearchEntry};
 pub use keys::{KeyChange, KeyRecord, NewKey};
 pub use users::{NewUser, UserRecord};
 

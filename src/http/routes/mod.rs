@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod analytics;
 pub mod auth;
 pub mod databases;
 pub mod health;

@@ -14,6 +14,7 @@ use crate::http::authn::{Principal, Via};
 use crate::http::body::Fields;
 use crate::http::envelope::Reply;
 use crate::http::routes::databases::{canonical_id, unavailable};
+use crate::store::SearchEntry;
 
 pub const MAX_DATABASES: usize = 10;
 pub const MAX_LIMIT: i64 = 100;
@@ -98,7 +99,27 @@ pub async fn search(app: &App, principal: &Principal, fields: Fields) -> Result<
     let started = Instant::now();
     let (request, wanted) = request(&fields, app.config.search.max_query_chars)?;
     let targets = targets(app, principal, wanted.as_deref()).await?;
-    let outcome = search::run(&targets, &request, limits(app)).await.map_err(search_error)?;
+    let result = search::run(&targets, &request, limits(app)).await;
+    // Every search that got this far is recorded, failed ones too (they feed the error rate).
+    let entry = SearchEntry {
+        id: String::new(),
+        user_id: principal.user_id.clone(),
+        key_id: match &principal.via {
+            Via::Key { key_id, .. } => Some(key_id.clone()),
+            Via::Token => None,
+        },
+        query: request.query.clone(),
+        search_mode: request.mode.as_str().into(),
+        databases: targets.iter().map(|t| t.id.clone()).collect(),
+        result_count: result.as_ref().map_or(0, |o| o.total_count as i64),
+        execution_ms: started.elapsed().as_secs_f64() * 1000.0,
+        success: result.is_ok(),
+        created_at: 0,
+    };
+    if let Err(e) = app.store.record_search(entry).await {
+        tracing::error!(error = %e, "could not record a search in the history");
+    }
+    let outcome = result.map_err(search_error)?;
 
     if let Via::Key { key_id, .. } = &principal.via {
         tracing::debug!(key_id = %key_id, results = outcome.results.len(), total = outcome.total_count, "search served");

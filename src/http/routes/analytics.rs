@@ -1,0 +1,197 @@
+//! What the search history says: `GET /api/v1/search/{history,trends,suggestions}` (API key with
+//! `search`) and `GET /api/v1/analytics/{search-history,popular-queries,search-trends,performance,
+//! dashboard}` (token, or key with `analytics`). Everything is the caller's own history.
+
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::authn::Principal;
+use crate::http::body::Fields;
+use crate::http::envelope::Reply;
+use crate::http::views::iso;
+use crate::engine::rows::html_escape;
+use crate::store::{now_ms, SearchEntry};
+
+const DAY_MS: i64 = 86_400_000;
+
+fn entry_json(e: &SearchEntry) -> Value {
+    json!({
+        "id": e.id,
+        "query": html_escape(&e.query),
+        "searchMode": e.search_mode,
+        "databases": e.databases,
+        "resultCount": e.result_count,
+        "executionTime": e.execution_ms,
+        "success": e.success,
+        "createdAt": iso(e.created_at),
+    })
+}
+
+fn page(query: &Fields) -> Result<(i64, i64), ApiError> {
+    Ok((query.opt_int("limit", 1, 100)?.unwrap_or(20), query.opt_int("offset", 0, 1_000_000)?.unwrap_or(0)))
+}
+
+/// The window `startDate`..now (RFC 3339 or YYYY-MM-DD), or the last `period` (day, week,
+/// month; default month).
+fn since(query: &Fields) -> Result<(i64, String), ApiError> {
+    if let Some(start) = query.opt_str("startDate", 1, 64)? {
+        let ms = parse_date(&start).ok_or_else(|| ApiError::validation("startDate", "startDate must be a date (YYYY-MM-DD) or RFC 3339 date-time"))?;
+        return Ok((ms, "custom".into()));
+    }
+    let period = query.opt_str("period", 1, 16)?.unwrap_or_else(|| "month".into());
+    let days = match period.as_str() {
+        "day" => 1,
+        "week" => 7,
+        "month" => 30,
+        "year" => 365,
+        _ => return Err(ApiError::validation("period", "period must be day, week, month or year")),
+    };
+    Ok((now_ms() - days * DAY_MS, period))
+}
+
+fn parse_date(text: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Some((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format).ok().map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
+/// `GET /api/v1/search/history`
+pub async fn history(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
+    let (limit, offset) = page(&query)?;
+    let (items, _) = app.store.search_history(&principal.user_id, limit, offset).await?;
+    Ok(Reply::ok(Value::Array(items.iter().map(entry_json).collect())))
+}
+
+/// `GET /api/v1/analytics/search-history`
+pub async fn search_history(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
+    let (limit, offset) = page(&query)?;
+    let (items, total) = app.store.search_history(&principal.user_id, limit, offset).await?;
+    Ok(Reply::ok(json!({ "searches": items.iter().map(entry_json).collect::<Vec<_>>(), "totalCount": total })))
+}
+
+/// `GET /api/v1/search/trends`
+pub async fn trends(app: &App, principal: &Principal) -> Result<Reply, ApiError> {
+    let since = now_ms() - 30 * DAY_MS;
+    let popular = app.store.popular_queries(&principal.user_id, since, 10).await?;
+    let days = app.store.search_days(&principal.user_id, since).await?;
+    Ok(Reply::ok(json!({
+        "totalSearches": days.iter().map(|d| d.searches).sum::<i64>(),
+        "popularQueries": popular.iter().map(|q| json!({"query": html_escape(&q.query), "count": q.count})).collect::<Vec<_>>(),
+        "searchesByDay": days.iter().map(|d| json!({"date": d.date, "count": d.searches})).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /api/v1/search/suggestions?query=pre`
+pub async fn suggestions(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
+    let prefix = query.req_str("query", 1, 100)?;
+    let found = app.store.query_suggestions(&principal.user_id, &prefix, 10).await?;
+    let top = found.first().map_or(1, |(_, n)| *n).max(1) as f64;
+    let suggestions: Vec<Value> = found
+        .iter()
+        .map(|(text, n)| json!({"text": html_escape(text), "relevance": *n as f64 / top, "type": "query"}))
+        .collect();
+    Ok(Reply::ok(json!({ "suggestions": suggestions })))
+}
+
+/// `GET /api/v1/analytics/popular-queries`
+pub async fn popular_queries(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
+    let (since, _) = since(&query)?;
+    let limit = query.opt_int("limit", 1, 100)?.unwrap_or(10);
+    let popular = app.store.popular_queries(&principal.user_id, since, limit).await?;
+    Ok(Reply::ok(Value::Array(
+        popular
+            .iter()
+            .map(|q| {
+                json!({
+                    "query": html_escape(&q.query),
+                    "count": q.count,
+                    "averageResponseTime": q.average_ms,
+                    "successRate": q.success_rate,
+                })
+            })
+            .collect(),
+    )))
+}
+
+/// `GET /api/v1/analytics/search-trends`
+pub async fn search_trends(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
+    let (since, period) = since(&query)?;
+    let days = app.store.search_days(&principal.user_id, since).await?;
+    let total: i64 = days.iter().map(|d| d.searches).sum();
+    let results: f64 = days.iter().map(|d| d.average_results * d.searches as f64).sum();
+    Ok(Reply::ok(json!({
+        "period": period,
+        "totalSearches": total,
+        "averageResultsPerSearch": if total > 0 { results / total as f64 } else { 0.0 },
+        "trendsData": days
+            .iter()
+            .map(|d| json!({"date": d.date, "searches": d.searches, "averageResponseTime": d.average_ms}))
+            .collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /api/v1/analytics/performance`
+pub async fn performance(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
+    let (since, _) = since(&query)?;
+    let days = app.store.search_days(&principal.user_id, since).await?;
+    let total: i64 = days.iter().map(|d| d.searches).sum();
+    let weighted = |f: fn(&crate::store::DayStats) -> f64| {
+        if total == 0 {
+            0.0
+        } else {
+            days.iter().map(|d| f(d) * d.searches as f64).sum::<f64>() / total as f64
+        }
+    };
+    let span_days = ((now_ms() - since) as f64 / DAY_MS as f64).max(1.0);
+    Ok(Reply::ok(json!({
+        "averageResponseTime": weighted(|d| d.average_ms),
+        "errorRate": weighted(|d| d.error_rate),
+        // Searches per day over the window.
+        "throughput": total as f64 / span_days,
+        "performanceData": days
+            .iter()
+            .map(|d| json!({"date": d.date, "averageResponseTime": d.average_ms, "errorRate": d.error_rate}))
+            .collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /api/v1/analytics/dashboard`
+pub async fn dashboard(app: &App, principal: &Principal) -> Result<Reply, ApiError> {
+    let user = &principal.user_id;
+    let now = now_ms();
+    let week = app.store.search_days(user, now - 7 * DAY_MS).await?;
+    let month = app.store.search_days(user, now - 30 * DAY_MS).await?;
+    let today_date = iso(now)[..10].to_string();
+    let total: i64 = month.iter().map(|d| d.searches).sum();
+    let average = |days: &[crate::store::DayStats], f: fn(&crate::store::DayStats) -> f64| {
+        let n: i64 = days.iter().map(|d| d.searches).sum();
+        if n == 0 { 0.0 } else { days.iter().map(|d| f(d) * d.searches as f64).sum::<f64>() / n as f64 }
+    };
+    let top = app.store.popular_queries(user, now - 7 * DAY_MS, 1).await?;
+    let (recent, _) = app.store.search_history(user, 5, 0).await?;
+    let databases = app.store.databases_of_user(user).await?;
+    let keys = app.store.keys_of_user(user).await?;
+    Ok(Reply::ok(json!({
+        "summary": {
+            "totalSearches": total,
+            "averageResponseTime": average(&month, |d| d.average_ms),
+            "connectedDatabases": databases.iter().filter(|d| d.is_active && d.connection_status == "connected").count(),
+            "activeApiKeys": keys.iter().filter(|k| k.is_usable(now)).count(),
+        },
+        "recentActivity": recent
+            .iter()
+            .map(|e| json!({"type": "search", "description": html_escape(&e.query), "timestamp": iso(e.created_at)}))
+            .collect::<Vec<_>>(),
+        "quickStats": {
+            "searchesToday": week.iter().filter(|d| d.date == today_date).map(|d| d.searches).sum::<i64>(),
+            "searchesThisWeek": week.iter().map(|d| d.searches).sum::<i64>(),
+            "topQuery": top.first().map(|q| html_escape(&q.query)),
+            "errorRate": average(&week, |d| d.error_rate),
+        },
+        "period": "month",
+    })))
+}

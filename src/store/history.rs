@@ -1,0 +1,211 @@
+//! Search history: one row per search (successful or not), feeding history, suggestions, trends
+//! and analytics. Every query is scoped to the owner.
+
+use rusqlite::{params, Row};
+
+use super::{now_ms, Store, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct SearchEntry {
+    pub id: String,
+    pub user_id: String,
+    pub key_id: Option<String>,
+    pub query: String,
+    pub search_mode: String,
+    /// Database ids searched, as a JSON array.
+    pub databases: Vec<String>,
+    pub result_count: i64,
+    pub execution_ms: f64,
+    pub success: bool,
+    pub created_at: i64,
+}
+
+/// Aggregates of one query text.
+#[derive(Clone, Debug)]
+pub struct QueryStats {
+    pub query: String,
+    pub count: i64,
+    pub average_ms: f64,
+    pub success_rate: f64,
+}
+
+/// Aggregates of one day (UTC).
+#[derive(Clone, Debug)]
+pub struct DayStats {
+    pub date: String,
+    pub searches: i64,
+    pub average_ms: f64,
+    pub average_results: f64,
+    pub error_rate: f64,
+}
+
+const COLUMNS: &str =
+    "id, user_id, key_id, query, search_mode, databases, result_count, execution_ms, success, created_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<SearchEntry> {
+    let databases: String = r.get(5)?;
+    Ok(SearchEntry {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        key_id: r.get(2)?,
+        query: r.get(3)?,
+        search_mode: r.get(4)?,
+        databases: serde_json::from_str(&databases).unwrap_or_default(),
+        result_count: r.get(6)?,
+        execution_ms: r.get(7)?,
+        success: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
+impl Store {
+    pub async fn record_search(&self, mut entry: SearchEntry) -> Result<(), StoreError> {
+        entry.id = uuid::Uuid::new_v4().to_string();
+        entry.created_at = now_ms();
+        self.call(move |c| {
+            c.execute(
+                &format!("INSERT INTO search_history ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![
+                    entry.id,
+                    entry.user_id,
+                    entry.key_id,
+                    entry.query,
+                    entry.search_mode,
+                    serde_json::to_string(&entry.databases).unwrap_or_else(|_| "[]".into()),
+                    entry.result_count,
+                    entry.execution_ms,
+                    entry.success,
+                    entry.created_at
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Newest first, with the total count.
+    pub async fn search_history(&self, user_id: &str, limit: i64, offset: i64) -> Result<(Vec<SearchEntry>, i64), StoreError> {
+        let user_id = user_id.to_string();
+        self.call(move |c| {
+            let total = c.query_row("SELECT COUNT(*) FROM search_history WHERE user_id = ?1", [&user_id], |r| r.get(0))?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM search_history WHERE user_id = ?1 ORDER BY created_at DESC, id LIMIT ?2 OFFSET ?3"
+            ))?;
+            let rows = stmt.query_map(params![user_id, limit, offset], from_row)?;
+            Ok((rows.collect::<Result<_, _>>()?, total))
+        })
+        .await
+    }
+
+    /// The most frequent queries since `since_ms` (case-insensitive), most frequent first.
+    pub async fn popular_queries(&self, user_id: &str, since_ms: i64, limit: i64) -> Result<Vec<QueryStats>, StoreError> {
+        let user_id = user_id.to_string();
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT MIN(query), COUNT(*), AVG(execution_ms), AVG(success) FROM search_history
+                 WHERE user_id = ?1 AND created_at >= ?2
+                 GROUP BY lower(query) ORDER BY COUNT(*) DESC, MIN(query) LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![user_id, since_ms, limit], |r| {
+                Ok(QueryStats { query: r.get(0)?, count: r.get(1)?, average_ms: r.get(2)?, success_rate: r.get(3)? })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Per-day aggregates (UTC) since `since_ms`, oldest first.
+    pub async fn search_days(&self, user_id: &str, since_ms: i64) -> Result<Vec<DayStats>, StoreError> {
+        let user_id = user_id.to_string();
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT date(created_at / 1000, 'unixepoch') AS day, COUNT(*), AVG(execution_ms), AVG(result_count),
+                        1.0 - AVG(success)
+                 FROM search_history WHERE user_id = ?1 AND created_at >= ?2
+                 GROUP BY day ORDER BY day",
+            )?;
+            let rows = stmt.query_map(params![user_id, since_ms], |r| {
+                Ok(DayStats {
+                    date: r.get(0)?,
+                    searches: r.get(1)?,
+                    average_ms: r.get(2)?,
+                    average_results: r.get(3)?,
+                    error_rate: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Earlier queries starting with `prefix` (case-insensitive), most frequent first.
+    pub async fn query_suggestions(&self, user_id: &str, prefix: &str, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let user_id = user_id.to_string();
+        // LIKE with the prefix's wildcards escaped.
+        let pattern = format!("{}%", prefix.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT MIN(query), COUNT(*) FROM search_history
+                 WHERE user_id = ?1 AND success = 1 AND lower(query) LIKE ?2 ESCAPE '\\'
+                 GROUP BY lower(query) ORDER BY COUNT(*) DESC, MIN(query) LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![user_id, pattern, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewUser;
+
+    fn entry(user: &str, query: &str, success: bool) -> SearchEntry {
+        SearchEntry {
+            id: String::new(),
+            user_id: user.into(),
+            key_id: None,
+            query: query.into(),
+            search_mode: "natural".into(),
+            databases: vec!["d1".into()],
+            result_count: 3,
+            execution_ms: 2.0,
+            success,
+            created_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn history_aggregates_and_suggestions_are_per_user() {
+        let (store, dir) = crate::store::open_temp();
+        let mut users = vec![];
+        for email in ["a@x.io", "b@x.io"] {
+            let new = NewUser { email: email.into(), name: "n".into(), password_hash: "h".into(), role: "user".into() };
+            users.push(store.create_user(new).await.unwrap().unwrap().id);
+        }
+        for q in ["Boat", "boat", "boats", "astronaut", "100%_off"] {
+            store.record_search(entry(&users[0], q, true)).await.unwrap();
+        }
+        store.record_search(entry(&users[0], "broken", false)).await.unwrap();
+        store.record_search(entry(&users[1], "boat secret", true)).await.unwrap();
+
+        let (items, total) = store.search_history(&users[0], 3, 0).await.unwrap();
+        assert_eq!((items.len(), total), (3, 6));
+        let popular = store.popular_queries(&users[0], 0, 10).await.unwrap();
+        assert_eq!((popular[0].query.to_lowercase().as_str(), popular[0].count), ("boat", 2));
+        let days = store.search_days(&users[0], 0).await.unwrap();
+        assert_eq!(days.len(), 1);
+        assert_eq!(days[0].searches, 6);
+        assert!((days[0].error_rate - 1.0 / 6.0).abs() < 1e-9);
+
+        let suggestions = store.query_suggestions(&users[0], "bo", 10).await.unwrap();
+        let texts: Vec<&str> = suggestions.iter().map(|(q, _)| q.as_str()).collect();
+        assert_eq!(texts.len(), 2, "{texts:?}"); // boat (twice), boats; never bob's, never failed ones
+        assert!(!texts.iter().any(|t| t.contains("secret")));
+        // Wildcards in the prefix are literal.
+        assert_eq!(store.query_suggestions(&users[0], "100%_", 10).await.unwrap().len(), 1);
+        assert!(store.query_suggestions(&users[0], "%", 10).await.unwrap().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
