@@ -115,7 +115,28 @@ pub struct App {
     usage_recorder: ActorRef<UsageMsg>,
     pub trusted_proxies: Vec<Cidr>,
     tiers: RwLock<Arc<Tiers>>,
+    pub metrics: Metrics,
     pub started: Instant,
+}
+
+/// Request counters since start, for the admin performance figures.
+#[derive(Default)]
+pub struct Metrics {
+    pub requests: std::sync::atomic::AtomicU64,
+    /// Responses with a 5xx status.
+    pub errors: std::sync::atomic::AtomicU64,
+    pub total_micros: std::sync::atomic::AtomicU64,
+}
+
+impl Metrics {
+    pub fn observe(&self, status: u16, elapsed: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.requests.fetch_add(1, Relaxed);
+        self.total_micros.fetch_add(elapsed.as_micros() as u64, Relaxed);
+        if status >= 500 {
+            self.errors.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 /// How long a request waits on an actor that is not a database call.
@@ -175,6 +196,7 @@ impl App {
             usage_recorder,
             trusted_proxies,
             tiers,
+            metrics: Metrics::default(),
             started: Instant::now(),
         }))
     }

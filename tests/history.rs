@@ -76,3 +76,43 @@ async fn searches_feed_history_suggestions_trends_and_analytics() {
     let (_, body) = server.get("/api/v1/analytics/dashboard", Some(&other_key)).await;
     assert_eq!(body["data"]["summary"]["totalSearches"], 0);
 }
+
+#[tokio::test]
+async fn insights_and_admin_analytics() {
+    let server = Server::start().await;
+    let t = server.sakila_tenant("insight@example.com").await;
+    for q in ["astronaut", "zzzyzzyva", "zzzyzzyva"] {
+        assert_eq!(server.search(&t.key, json!({"query": q})).await.0, StatusCode::OK);
+    }
+    let (status, body) = server.get("/api/v1/analytics/insights", Some(&t.token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let insights = body["data"]["insights"].as_array().unwrap();
+    assert!(insights.iter().any(|i| i["type"] == "recommendation" && i["description"].as_str().unwrap().contains("zzzyzzyva")), "{insights:?}");
+    assert!(body["data"]["generatedAt"].is_string());
+
+    // Admin routes: refused to a user, served to an administrator created by the operator.
+    let (status, body) = server.get("/api/v1/analytics/admin/system-overview", Some(&t.token)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("INSUFFICIENT_PERMISSIONS")));
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_altus4"))
+        .args(["create-admin", "--email", "root@example.com", "--data-dir"])
+        .arg(&server.data_dir)
+        .env("ALTUS4_ADMIN_PASSWORD", "admin passphrase")
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let (_, body) = server.post("/api/v1/auth/login", None, json!({"email": "root@example.com", "password": "admin passphrase"})).await;
+    let admin = body["data"]["token"].as_str().unwrap().to_string();
+    assert_eq!(body["data"]["user"]["role"], "admin");
+
+    let (status, body) = server.get("/api/v1/analytics/admin/system-overview", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["totalUsers"], 2);
+    assert_eq!(body["data"]["totalSearches"], 3);
+    assert!(body["data"]["systemHealth"]["memoryUsage"].as_u64().unwrap() > 1_000_000);
+    let (_, body) = server.get("/api/v1/analytics/admin/user-activity", Some(&admin)).await;
+    assert_eq!(body["data"]["topUsers"][0]["email"], "insight@example.com");
+    assert_eq!(body["data"]["topUsers"][0]["searchCount"], 3);
+    let (_, body) = server.get("/api/v1/analytics/admin/performance-metrics", Some(&admin)).await;
+    assert!(body["data"]["api"]["totalRequests"].as_u64().unwrap() > 5);
+    assert_eq!(body["data"]["database"]["connectionPools"], 1);
+}

@@ -91,6 +91,10 @@ routes! {
     AnalyticsSearchTrends => GET "/api/v1/analytics/search-trends", "Analytics", TokenOrKey(P::Analytics), "Searches per day (startDate or period)";
     AnalyticsPerformance => GET "/api/v1/analytics/performance", "Analytics", TokenOrKey(P::Analytics), "Response time and error rate per day";
     AnalyticsDashboard => GET "/api/v1/analytics/dashboard", "Analytics", TokenOrKey(P::Analytics), "Summary of the account";
+    AnalyticsInsights => GET "/api/v1/analytics/insights", "Analytics", TokenOrKey(P::Analytics), "Observations on the last 30 days";
+    AdminSystemOverview => GET "/api/v1/analytics/admin/system-overview", "Analytics", TokenOrKey(P::Admin), "Whole-server counts and health (admin)";
+    AdminUserActivity => GET "/api/v1/analytics/admin/user-activity", "Analytics", TokenOrKey(P::Admin), "Active, new and top users (admin)";
+    AdminPerformanceMetrics => GET "/api/v1/analytics/admin/performance-metrics", "Analytics", TokenOrKey(P::Admin), "Process and API figures since start (admin)";
 }
 
 /// How well a template matches a path: `None` if not at all, else the number of literal

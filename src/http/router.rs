@@ -63,6 +63,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, ctx: RequestCtx) -> R
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("cache-control", HeaderValue::from_static("no-store"));
     headers.insert("x-api-version", HeaderValue::from_static(envelope::API_VERSION));
+    app.metrics.observe(response.status().as_u16(), ctx.started.elapsed());
     response
 }
 
@@ -204,5 +205,9 @@ async fn route(call: &mut Call<'_>, req: Request<Incoming>) -> Result<Reply, Api
         AnalyticsSearchTrends => analytics::search_trends(app, who()?, query()).await,
         AnalyticsPerformance => analytics::performance(app, who()?, query()).await,
         AnalyticsDashboard => analytics::dashboard(app, who()?).await,
+        AnalyticsInsights => analytics::insights(app, who()?).await,
+        AdminSystemOverview => analytics::system_overview(app).await,
+        AdminUserActivity => analytics::user_activity(app, query()).await,
+        AdminPerformanceMetrics => analytics::performance_metrics(app).await,
     }
 }

@@ -29,6 +29,16 @@ pub struct QueryStats {
     pub success_rate: f64,
 }
 
+/// Whole-server counts for administrators.
+#[derive(Clone, Debug)]
+pub struct SystemCounts {
+    pub users: i64,
+    pub searches: i64,
+    pub databases: i64,
+    pub active_users: i64,
+    pub new_users: i64,
+}
+
 /// Aggregates of one day (UTC).
 #[derive(Clone, Debug)]
 pub struct DayStats {
@@ -133,6 +143,51 @@ impl Store {
                     error_rate: r.get(4)?,
                 })
             })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Queries that found nothing since `since_ms`, most frequent first.
+    pub async fn zero_result_queries(&self, user_id: &str, since_ms: i64, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let user_id = user_id.to_string();
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT MIN(query), COUNT(*) FROM search_history
+                 WHERE user_id = ?1 AND created_at >= ?2 AND success = 1 AND result_count = 0
+                 GROUP BY lower(query) ORDER BY COUNT(*) DESC, MIN(query) LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![user_id, since_ms, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Whole-server figures for administrators.
+    pub async fn system_counts(&self, since_ms: i64) -> Result<SystemCounts, StoreError> {
+        self.call(move |c| {
+            let count = |sql: &str| -> rusqlite::Result<i64> { c.query_row(sql, [], |r| r.get(0)) };
+            let since = |sql: &str| -> rusqlite::Result<i64> { c.query_row(sql, [since_ms], |r| r.get(0)) };
+            Ok(SystemCounts {
+                users: count("SELECT COUNT(*) FROM users")?,
+                searches: count("SELECT COUNT(*) FROM search_history")?,
+                databases: count("SELECT COUNT(*) FROM database_connections")?,
+                active_users: since("SELECT COUNT(DISTINCT user_id) FROM search_history WHERE created_at >= ?1")?,
+                new_users: since("SELECT COUNT(*) FROM users WHERE created_at >= ?1")?,
+            })
+        })
+        .await
+    }
+
+    /// The accounts with the most searches since `since_ms`: (id, email, searches, last active).
+    pub async fn top_users(&self, since_ms: i64, limit: i64) -> Result<Vec<(String, String, i64, Option<i64>)>, StoreError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT u.id, u.email, COUNT(h.id) AS n, MAX(COALESCE(u.last_active, 0), MAX(h.created_at))
+                 FROM users u JOIN search_history h ON h.user_id = u.id AND h.created_at >= ?1
+                 GROUP BY u.id ORDER BY n DESC, u.email LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![since_ms, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await

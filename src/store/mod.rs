@@ -18,7 +18,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use databases::{DatabaseRecord, NewDatabase};
-pub use history::{DayStats, QueryStats, SearchEntry};
+pub use history::{DayStats, QueryStats, SearchEntry, SystemCounts};
 pub use keys::{KeyChange, KeyRecord, NewKey};
 pub use users::{NewUser, UserRecord};
 

@@ -195,3 +195,127 @@ pub async fn dashboard(app: &App, principal: &Principal) -> Result<Reply, ApiErr
         "period": "month",
     })))
 }
+
+/// `GET /api/v1/analytics/insights`: rule-based observations on the last 30 days (no AI provider
+/// is configured, so nothing is guessed: every insight states what the history shows).
+pub async fn insights(app: &App, principal: &Principal) -> Result<Reply, ApiError> {
+    let user = &principal.user_id;
+    let since = now_ms() - 30 * DAY_MS;
+    let days = app.store.search_days(user, since).await?;
+    let total: i64 = days.iter().map(|d| d.searches).sum();
+    let mut insights = vec![];
+    if total == 0 {
+        insights.push(json!({"type": "usage", "title": "No searches yet",
+            "description": "No searches in the last 30 days.", "confidence": 1.0}));
+    } else {
+        let avg = days.iter().map(|d| d.average_ms * d.searches as f64).sum::<f64>() / total as f64;
+        let errors = days.iter().map(|d| d.error_rate * d.searches as f64).sum::<f64>() / total as f64;
+        insights.push(json!({"type": "usage", "title": "Search volume",
+            "description": format!("{total} searches in the last 30 days, on {} day(s).", days.len()), "confidence": 1.0}));
+        insights.push(json!({"type": "performance", "title": "Response time",
+            "description": format!("Searches took {avg:.1} ms on average."), "confidence": 1.0}));
+        if errors > 0.0 {
+            insights.push(json!({"type": "performance", "title": "Failed searches",
+                "description": format!("{:.1}% of searches failed (a database unreachable or refusing the query).", errors * 100.0),
+                "confidence": 1.0}));
+        }
+        if let Some(top) = app.store.popular_queries(user, since, 1).await?.first() {
+            insights.push(json!({"type": "trend", "title": "Most searched",
+                "description": format!("\"{}\" was searched {} time(s).", html_escape(&top.query), top.count), "confidence": 1.0}));
+        }
+        let empty = app.store.zero_result_queries(user, since, 5).await?;
+        if !empty.is_empty() {
+            let list: Vec<String> = empty.iter().map(|(q, n)| format!("\"{}\" ({n})", html_escape(q))).collect();
+            insights.push(json!({"type": "recommendation", "title": "Queries that found nothing",
+                "description": format!("These found no rows: {}. Check the FULLTEXT indexes cover the columns users expect, or use POST /api/v1/search/analyze.", list.join(", ")),
+                "confidence": 1.0}));
+        }
+    }
+    Ok(Reply::ok(json!({ "insights": insights, "generatedAt": iso(now_ms()) })))
+}
+
+/// Resident memory of this process in bytes, from /proc (0 where unavailable).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// CPU seconds this process has used, from /proc (0 where unavailable).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which may contain spaces) end with ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn system_health(app: &App) -> Value {
+    let uptime = app.started.elapsed().as_secs_f64();
+    json!({
+        "status": "healthy",
+        "uptime": uptime,
+        "memoryUsage": rss_bytes(),
+        // Share of one core used since start.
+        "cpuUsage": if uptime > 0.0 { cpu_seconds() / uptime } else { 0.0 },
+    })
+}
+
+/// `GET /api/v1/analytics/admin/system-overview` (admin)
+pub async fn system_overview(app: &App) -> Result<Reply, ApiError> {
+    let counts = app.store.system_counts(now_ms() - 30 * DAY_MS).await?;
+    Ok(Reply::ok(json!({
+        "totalUsers": counts.users,
+        "totalSearches": counts.searches,
+        "totalDatabases": counts.databases,
+        "systemHealth": system_health(app),
+    })))
+}
+
+/// `GET /api/v1/analytics/admin/user-activity` (admin)
+pub async fn user_activity(app: &App, query: Fields) -> Result<Reply, ApiError> {
+    let (since, period) = since(&query)?;
+    let counts = app.store.system_counts(since).await?;
+    let top = app.store.top_users(since, query.opt_int("limit", 1, 100)?.unwrap_or(10)).await?;
+    Ok(Reply::ok(json!({
+        "period": period,
+        "activeUsers": counts.active_users,
+        "newUsers": counts.new_users,
+        "topUsers": top
+            .iter()
+            .map(|(id, email, n, last)| json!({"userId": id, "email": email, "searchCount": n, "lastActive": last.map(iso)}))
+            .collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /api/v1/analytics/admin/performance-metrics` (admin)
+pub async fn performance_metrics(app: &App) -> Result<Reply, ApiError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = &app.metrics;
+    let (requests, errors, micros) = (m.requests.load(Relaxed), m.errors.load(Relaxed), m.total_micros.load(Relaxed));
+    let uptime = app.started.elapsed().as_secs_f64().max(1e-3);
+    let health = system_health(app);
+    let disk: u64 = std::fs::read_dir(&app.config.storage.data_dir)
+        .map(|dir| dir.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0);
+    Ok(Reply::ok(json!({
+        "system": {
+            "cpuUsage": health["cpuUsage"],
+            "memoryUsage": health["memoryUsage"],
+            "diskUsage": disk,
+            "uptime": health["uptime"],
+        },
+        "api": {
+            "requestsPerSecond": requests as f64 / uptime,
+            "averageResponseTime": if requests > 0 { micros as f64 / requests as f64 / 1000.0 } else { 0.0 },
+            "errorRate": if requests > 0 { errors as f64 / requests as f64 } else { 0.0 },
+            "totalRequests": requests,
+        },
+        "database": {
+            "connectionPools": app.pools.len(),
+            "activeRateLimiters": app.limits.active(),
+        },
+    })))
+}
