@@ -51,6 +51,7 @@ if [ "$films" != "1000" ]; then
   sql < "$datasets/sakila/sakila-data.sql"
 fi
 
+export ALTUS4_DATASETS="$datasets"
 say "running the test suite"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
