@@ -107,3 +107,55 @@ async fn every_operation_of_the_reference_contract_is_served_and_documented() {
         assert!(body.get("success").is_some() || template == "/health", "{method} {template}: {body}");
     }
 }
+
+/// The property names of a schema under `components.schemas` in the reference.
+fn reference_fields(schema: &str) -> Vec<String> {
+    let datasets = std::env::var("ALTUS4_DATASETS")
+        .unwrap_or_else(|_| format!("{}/../shared/datasets", env!("CARGO_MANIFEST_DIR")));
+    let text = std::fs::read_to_string(std::path::Path::new(&datasets).join("../reference/altus4.openapi.yaml")).unwrap();
+    let mut lines = text.lines().skip_while(|l| *l != format!("    {schema}:"));
+    lines.next().expect("schema present");
+    lines
+        .take_while(|l| l.is_empty() || l.starts_with("      "))
+        .filter_map(|l| l.strip_prefix("        ").and_then(|l| l.strip_suffix(':')))
+        .filter(|name| !name.starts_with(' '))
+        .map(String::from)
+        .collect()
+}
+
+fn assert_fields(schema: &str, value: &Value) {
+    let fields = reference_fields(schema);
+    assert!(!fields.is_empty(), "no fields parsed for {schema}");
+    for f in fields {
+        assert!(value.get(&f).is_some(), "{schema}.{f} missing from {value}");
+    }
+}
+
+#[tokio::test]
+async fn responses_carry_the_reference_field_names() {
+    let server = Server::start().await;
+    let t = server.sakila_tenant("fields@example.com").await;
+    let (_, profile) = server.get("/api/v1/auth/profile", Some(&t.token)).await;
+    assert_fields("User", &profile["data"]);
+    let (_, keys) = server.get("/api/v1/keys", Some(&t.token)).await;
+    assert_fields("ApiKey", &keys["data"][0]);
+    let (_, db) = server.get(&format!("/api/v1/databases/{}", t.db), Some(&t.token)).await;
+    assert_fields("DatabaseConnection", &db["data"]);
+    let (_, search) = server.search(&t.key, serde_json::json!({"query": "astronaut boat"})).await;
+    let data = &search["data"];
+    for f in ["results", "totalCount", "executionTime"] {
+        assert!(data.get(f).is_some(), "SearchResponse.{f}");
+    }
+    for f in ["id", "database", "table", "relevanceScore", "content", "highlights"] {
+        assert!(data["results"][0].get(f).is_some(), "result.{f} missing");
+    }
+    // The envelope: `data` on success, `error` on failure (the reference marks both optional).
+    let (_, failed) = server.get("/api/v1/keys", Some("not-a-token")).await;
+    for f in reference_fields("ApiResponse") {
+        assert!(failed.get(&f).is_some() || profile.get(&f).is_some(), "ApiResponse.{f}");
+    }
+    assert!(failed.get("data").is_none() && profile.get("error").is_none());
+    for f in ["timestamp", "requestId", "version", "executionTime"] {
+        assert!(failed["meta"].get(f).is_some(), "meta.{f}");
+    }
+}

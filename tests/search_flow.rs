@@ -61,6 +61,8 @@ async fn full_flow_finds_express_lonely_first() {
     assert_eq!(first["content"]["title"], "EXPRESS LONELY");
     assert_eq!(first["data"], first["content"], "the original service's name for the row");
     assert_eq!(first["matchedColumns"], json!(["description"]));
+    let highlight = first["highlights"][0].as_str().unwrap();
+    assert!(highlight.contains("<mark>Astronaut</mark>") && highlight.contains("<mark>Boat</mark>"), "{highlight}");
     assert!(first["relevanceScore"].as_f64().unwrap() > 0.0);
     let snippet = first["snippet"].as_str().unwrap().to_lowercase();
     assert!(snippet.contains("astronaut") || snippet.contains("boat"), "{snippet}");

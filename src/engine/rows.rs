@@ -76,6 +76,37 @@ pub fn snippet(text: &str, terms: &[String], max_chars: usize) -> Option<String>
     Some(window(&chars, hit, max_chars))
 }
 
+/// HTML-escapes `text` and wraps every occurrence of a term (case-insensitive) in `<mark>`:
+/// the only markup in a highlight is ours.
+pub fn highlight(text: &str, terms: &[String]) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let lower: Vec<char> = chars.iter().map(|c| c.to_lowercase().next().unwrap_or(*c)).collect();
+    let needles: Vec<Vec<char>> = terms.iter().filter(|t| !t.is_empty()).map(|t| t.chars().collect()).collect();
+    let mut out = String::new();
+    let mut plain = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let hit = needles.iter().filter(|n| lower[i..].starts_with(n)).map(|n| n.len()).max();
+        match hit {
+            Some(len) => {
+                out.push_str(&html_escape(&plain));
+                plain.clear();
+                let word: String = chars[i..i + len].iter().collect();
+                out.push_str("<mark>");
+                out.push_str(&html_escape(&word));
+                out.push_str("</mark>");
+                i += len;
+            }
+            None => {
+                plain.push(chars[i]);
+                i += 1;
+            }
+        }
+    }
+    out.push_str(&html_escape(&plain));
+    out
+}
+
 /// The start of `text`, cut like a snippet: used when no term is found verbatim.
 pub fn leading(text: &str, max_chars: usize) -> String {
     let chars: Vec<char> = text.chars().collect();
@@ -134,6 +165,15 @@ mod tests {
         assert_eq!(to_json(&Value::Time(true, 1, 2, 3, 4, 0)), Json::from("-26:03:04"));
         assert_eq!(to_json(&Value::Double(f64::NAN)), Json::Null);
         assert_eq!(to_json(&Value::Bytes(vec![0xff, 0x00, 0x41])), Json::from("0xff0041"));
+    }
+
+    #[test]
+    fn highlights_mark_terms_and_escape_the_rest() {
+        assert_eq!(
+            highlight("A <b>Boat</b> & a boating boat", &["boat".into()]),
+            "A &lt;b&gt;<mark>Boat</mark>&lt;/b&gt; &amp; a <mark>boat</mark>ing <mark>boat</mark>"
+        );
+        assert_eq!(highlight("nothing here", &["zebra".into()]), "nothing here");
     }
 
     #[test]

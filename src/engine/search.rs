@@ -466,6 +466,8 @@ impl Hit {
         let snippets: Vec<(&String, String)> =
             texts.iter().filter_map(|(c, t)| rows::snippet(t, terms, snippet_chars).map(|s| (*c, s))).collect();
         let matched_columns: Vec<String> = snippets.iter().map(|(c, _)| rows::html_escape(c)).collect();
+        // The reference's `highlights`: each matching column's snippet, terms in <mark>.
+        let highlights: Vec<String> = snippets.iter().map(|(_, s)| rows::highlight(s, terms)).collect();
         let snippet = snippets
             .into_iter()
             .next()
@@ -499,6 +501,7 @@ impl Hit {
             "content": content.clone(),
             "data": content,
             "matchedColumns": matched_columns,
+            "highlights": highlights,
             "snippet": rows::html_escape(&snippet),
         })
     }
