@@ -186,3 +186,35 @@ async fn usage_is_tracked_and_the_owner_sees_the_rate_limit_state() {
     let (status, _) = server.get(&format!("/api/v1/keys/{key_id}/usage"), Some(&other)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_admin_can_reload_tiers_over_the_api() {
+    let server = Server::start_with_config(&tiers(2, 1000, "")).await;
+    let token = server.register("plain@example.com").await;
+    let (status, _) = server.post("/api/v1/admin/reload", Some(&token), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_altus4"))
+        .args(["create-admin", "--email", "ops@example.com", "--data-dir"])
+        .arg(&server.data_dir)
+        .env("ALTUS4_ADMIN_PASSWORD", "ops passphrase")
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let (_, body) = server.post("/api/v1/auth/login", None, json!({"email": "ops@example.com", "password": "ops passphrase"})).await;
+    let admin = body["data"]["token"].as_str().unwrap().to_string();
+
+    let (key, _) = server.create_key(&token, &["search"]).await;
+    std::fs::write(&server.config_path, tiers(7, 1000, "")).unwrap();
+    let (status, body) = server.post("/api/v1/admin/reload", Some(&admin), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["data"]["tiers"].as_array().unwrap().iter().any(|t| t == "free"));
+    let resp = get_with(&server, "/api/v1/rate-limit", &key, &[]).await;
+    assert_eq!(header(&resp, "x-ratelimit-limit"), "7");
+
+    std::fs::write(&server.config_path, "not = [valid").unwrap();
+    let (status, body) = server.post("/api/v1/admin/reload", Some(&admin), json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("VALIDATION_ERROR")));
+    let resp = get_with(&server, "/api/v1/rate-limit", &key, &[]).await;
+    assert_eq!(header(&resp, "x-ratelimit-limit"), "7", "a broken file changes nothing");
+}

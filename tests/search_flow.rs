@@ -203,6 +203,10 @@ async fn results_are_html_escaped() {
 #[tokio::test]
 async fn unknown_routes_and_methods() {
     let server = Server::start().await;
+    let (status, body) = server.get("/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((body["status"].as_str(), body["data"]["status"].as_str()), (Some("healthy"), Some("healthy")));
+    assert!(body["uptime"].is_number() && body["version"].is_string() && body["timestamp"].is_string());
     let (status, body) = server.get("/api/v1/nope", None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("NOT_FOUND")));
     let (status, body) = server.call(Method::DELETE, "/api/v1/search", None, None).await;

@@ -43,19 +43,26 @@ pub struct Reply {
     pub data: Value,
     /// Send `data` as the whole body, without the envelope (documents such as openapi.json).
     pub bare: bool,
+    /// Also copy `data`'s fields to the top level (`/health`, whose reference shape is flat).
+    pub flat: bool,
 }
 
 impl Reply {
     pub fn ok(data: Value) -> Self {
-        Self { status: StatusCode::OK, data, bare: false }
+        Self { status: StatusCode::OK, data, bare: false, flat: false }
+    }
+
+    /// Enveloped, with `data`'s fields repeated at the top level.
+    pub fn flat(data: Value) -> Self {
+        Self { status: StatusCode::OK, data, bare: false, flat: true }
     }
 
     pub fn created(data: Value) -> Self {
-        Self { status: StatusCode::CREATED, data, bare: false }
+        Self { status: StatusCode::CREATED, data, bare: false, flat: false }
     }
 
     pub fn bare(data: Value) -> Self {
-        Self { status: StatusCode::OK, data, bare: true }
+        Self { status: StatusCode::OK, data, bare: true, flat: false }
     }
 }
 
@@ -71,7 +78,14 @@ pub fn success(reply: Reply, ctx: &RequestCtx) -> Response<Body> {
     if reply.bare {
         return json_response(reply.status, &reply.data);
     }
-    json_response(reply.status, &json!({ "success": true, "data": reply.data, "meta": ctx.meta() }))
+    let mut body = json!({ "success": true, "meta": ctx.meta() });
+    if let (true, Value::Object(fields)) = (reply.flat, &reply.data) {
+        for (k, v) in fields {
+            body[k] = v.clone();
+        }
+    }
+    body["data"] = reply.data;
+    json_response(reply.status, &body)
 }
 
 pub fn failure(err: &ApiError, ctx: &RequestCtx) -> Response<Body> {

@@ -9,7 +9,8 @@ pub fn health(app: &App) -> Reply {
     let timestamp = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    Reply::ok(json!({
+    // The reference shows these fields at the top level; the envelope carries them in `data` too.
+    Reply::flat(json!({
         "status": "healthy",
         "timestamp": timestamp,
         "version": API_VERSION,
