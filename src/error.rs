@@ -147,6 +147,12 @@ impl ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
+        // A write that referenced an account deleted meanwhile (a request racing the deletion).
+        if let crate::store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) = &e {
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY {
+                return ApiError::NotFound { what: "account" };
+            }
+        }
         ApiError::Internal(e.to_string())
     }
 }

@@ -15,6 +15,16 @@ async fn searches_feed_history_suggestions_trends_and_analytics() {
         let (status, _) = server.search(&t.key, json!({"query": q})).await;
         assert_eq!(status, StatusCode::OK);
     }
+    // Prefixes that look like numbers, and capitals beyond ASCII, are matched too.
+    let other_tenant = server.sakila_tenant("unicode@example.com").await;
+    for q in ["100 boats", "Élan boat"] {
+        assert_eq!(server.search(&other_tenant.key, json!({"query": q})).await.0, StatusCode::OK);
+    }
+    for prefix in ["100", "%C3%A9l", "%C3%89L"] {
+        let (status, body) = server.get(&format!("/api/v1/search/suggestions?query={prefix}"), Some(&other_tenant.key)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["suggestions"].as_array().unwrap().len(), 1, "{prefix}: {body}");
+    }
 
     let (status, body) = server.get("/api/v1/search/history?limit=3", Some(&t.key)).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -12,7 +12,8 @@ use crate::store::now_ms;
 
 #[derive(Debug, Clone)]
 pub enum Via {
-    Token,
+    /// A login token issued under this token version.
+    Token { version: i64 },
     Key { key_id: String, permissions: Vec<Permission>, tier: String },
 }
 
@@ -28,7 +29,7 @@ pub struct Principal {
 impl Principal {
     pub fn require(&self, needed: Permission) -> Result<(), ApiError> {
         let allowed = match &self.via {
-            Via::Token => needed != Permission::Admin || self.role.as_deref() == Some("admin"),
+            Via::Token { .. } => needed != Permission::Admin || self.role.as_deref() == Some("admin"),
             Via::Key { permissions, .. } => permissions::allows(permissions, needed),
         };
         if allowed {
@@ -87,7 +88,7 @@ async fn token_principal(app: &App, credential: &str) -> Result<Principal, ApiEr
     if user.token_version != claims.tv {
         return Err(ApiError::InvalidToken);
     }
-    Ok(Principal { user_id: user.id, role: Some(user.role), via: Via::Token })
+    Ok(Principal { user_id: user.id, role: Some(user.role), via: Via::Token { version: claims.tv } })
 }
 
 /// Authenticates a token or an API key (management routes); the caller checks permissions
@@ -122,7 +123,7 @@ mod tests {
 
     #[test]
     fn tokens_may_do_everything_but_admin_unless_admin() {
-        let user = Principal { user_id: "u".into(), role: Some("user".into()), via: Via::Token };
+        let user = Principal { user_id: "u".into(), role: Some("user".into()), via: Via::Token { version: 0 } };
         assert!(user.require(Permission::KeysWrite).is_ok());
         assert!(user.require(Permission::Admin).is_err());
         let key = Principal {

@@ -13,18 +13,14 @@ use crate::error::ApiError;
 /// Objects nested deeper than this are refused (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 32;
 
-/// The query string of a request as fields (repeated names keep the last value; numbers are
-/// parsed as numbers so the same validators apply).
+/// The query string of a request as fields (repeated names keep the last value). Every value is
+/// text; the integer validator parses it.
 pub fn query_fields(uri: &hyper::Uri) -> Fields {
     let mut map = Map::new();
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
-        let value = match v.parse::<i64>() {
-            Ok(n) => Value::from(n),
-            Err(_) => Value::String(v.into_owned()),
-        };
-        map.insert(k.into_owned(), value);
+        map.insert(k.into_owned(), Value::String(v.into_owned()));
     }
-    Fields(map)
+    Fields { map, from_query: true }
 }
 
 /// Whether a Content-Type names JSON (`application/json`, parameters allowed).
@@ -77,30 +73,34 @@ fn depth(v: &Value) -> usize {
 
 /// The fields of a JSON object body. `null` counts as absent.
 #[derive(Debug)]
-pub struct Fields(Map<String, Value>);
+pub struct Fields {
+    map: Map<String, Value>,
+    /// From a query string: integers arrive as text.
+    from_query: bool,
+}
 
 impl Fields {
     pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self(Map::new()));
+            return Ok(Self { map: Map::new(), from_query: false });
         }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
         if depth(&value) > MAX_DEPTH {
             return Err(ApiError::validation("body", format!("JSON nested deeper than {MAX_DEPTH} levels")));
         }
         match value {
-            Value::Object(map) => Ok(Self(map)),
+            Value::Object(map) => Ok(Self { map, from_query: false }),
             _ => Err(ApiError::validation("body", "the request body must be a JSON object")),
         }
     }
 
     fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name).filter(|v| !v.is_null())
+        self.map.get(name).filter(|v| !v.is_null())
     }
 
     /// The field exactly as sent, `null` included.
     pub fn raw(&self, name: &str) -> Option<&Value> {
-        self.0.get(name)
+        self.map.get(name)
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -155,7 +155,10 @@ impl Fields {
     /// An integer in `min..=max`.
     pub fn opt_int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
         let Some(v) = self.get(name) else { return Ok(None) };
-        let n = v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64));
+        let n = v
+            .as_i64()
+            .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64))
+            .or_else(|| v.as_str().filter(|_| self.from_query).and_then(|s| s.parse::<i64>().ok()));
         match n {
             Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
             Some(_) => Err(ApiError::validation(name, format!("{name} must be between {min} and {max}"))),

@@ -42,6 +42,7 @@ pub fn key(k: &KeyRecord) -> Value {
         "lastUsedIp": k.last_used_ip,
         "usageCount": k.usage_count,
         "isActive": k.is_active,
+        "revokedAt": iso_opt(k.revoked_at),
         "createdAt": iso(k.created_at),
     })
 }

@@ -50,7 +50,7 @@ pub struct DayStats {
 }
 
 const COLUMNS: &str =
-    "id, user_id, key_id, query, search_mode, databases, result_count, execution_ms, success, created_at";
+    "id, user_id, key_id, query, search_mode, databases, result_count, execution_ms, success, created_at, query_key";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<SearchEntry> {
     let databases: String = r.get(5)?;
@@ -74,7 +74,7 @@ impl Store {
         entry.created_at = now_ms();
         self.call(move |c| {
             c.execute(
-                &format!("INSERT INTO search_history ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                &format!("INSERT INTO search_history ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
                 params![
                     entry.id,
                     entry.user_id,
@@ -85,7 +85,8 @@ impl Store {
                     entry.result_count,
                     entry.execution_ms,
                     entry.success,
-                    entry.created_at
+                    entry.created_at,
+                    entry.query.to_lowercase()
                 ],
             )?;
             Ok(())
@@ -114,7 +115,7 @@ impl Store {
             let mut stmt = c.prepare(
                 "SELECT MIN(query), COUNT(*), AVG(execution_ms), AVG(success) FROM search_history
                  WHERE user_id = ?1 AND created_at >= ?2
-                 GROUP BY lower(query) ORDER BY COUNT(*) DESC, MIN(query) LIMIT ?3",
+                 GROUP BY query_key ORDER BY COUNT(*) DESC, MIN(query) LIMIT ?3",
             )?;
             let rows = stmt.query_map(params![user_id, since_ms, limit], |r| {
                 Ok(QueryStats { query: r.get(0)?, count: r.get(1)?, average_ms: r.get(2)?, success_rate: r.get(3)? })
@@ -155,7 +156,7 @@ impl Store {
             let mut stmt = c.prepare(
                 "SELECT MIN(query), COUNT(*) FROM search_history
                  WHERE user_id = ?1 AND created_at >= ?2 AND success = 1 AND result_count = 0
-                 GROUP BY lower(query) ORDER BY COUNT(*) DESC, MIN(query) LIMIT ?3",
+                 GROUP BY query_key ORDER BY COUNT(*) DESC, MIN(query) LIMIT ?3",
             )?;
             let rows = stmt.query_map(params![user_id, since_ms, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -201,8 +202,8 @@ impl Store {
         self.call(move |c| {
             let mut stmt = c.prepare(
                 "SELECT MIN(query), COUNT(*) FROM search_history
-                 WHERE user_id = ?1 AND success = 1 AND lower(query) LIKE ?2 ESCAPE '\\'
-                 GROUP BY lower(query) ORDER BY COUNT(*) DESC, MIN(query) LIMIT ?3",
+                 WHERE user_id = ?1 AND success = 1 AND query_key LIKE ?2 ESCAPE '\\'
+                 GROUP BY query_key ORDER BY COUNT(*) DESC, MIN(query) LIMIT ?3",
             )?;
             let rows = stmt.query_map(params![user_id, pattern, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)

@@ -17,6 +17,8 @@ pub struct KeyRecord {
     pub rate_limit_tier: String,
     pub expires_at: Option<i64>,
     pub is_active: bool,
+    /// Set by revocation, which is final.
+    pub revoked_at: Option<i64>,
     pub created_at: i64,
     pub last_used: Option<i64>,
     pub last_used_ip: Option<String>,
@@ -26,7 +28,7 @@ pub struct KeyRecord {
 impl KeyRecord {
     /// Active and not past its expiry at `now_ms`.
     pub fn is_usable(&self, now_ms: i64) -> bool {
-        self.is_active && self.expires_at.is_none_or(|e| e > now_ms)
+        self.is_active && self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now_ms)
     }
 }
 
@@ -42,7 +44,7 @@ pub struct NewKey {
 }
 
 const COLUMNS: &str = "id, user_id, name, key_prefix, environment, permissions, rate_limit_tier, \
-                       expires_at, is_active, created_at, last_used, last_used_ip, usage_count, key_hash";
+                       expires_at, is_active, created_at, last_used, last_used_ip, usage_count, key_hash, revoked_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     let perms: String = r.get(5)?;
@@ -63,6 +65,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         last_used: r.get(10)?,
         last_used_ip: r.get(11)?,
         usage_count: r.get(12)?,
+        revoked_at: r.get(14)?,
     })
 }
 
@@ -217,7 +220,7 @@ impl Store {
             let tx = c.transaction()?;
             let Some(digest) = owned_key_hash(&tx, &user_id, &key_id)? else { return Ok(None) };
             tx.execute(
-                "UPDATE api_keys SET is_active = 0, updated_at = ?1 WHERE id = ?2",
+                "UPDATE api_keys SET is_active = 0, revoked_at = COALESCE(revoked_at, ?1), updated_at = ?1 WHERE id = ?2",
                 params![now_ms(), key_id],
             )?;
             tx.commit()?;
@@ -257,6 +260,7 @@ fn insert_key(c: &rusqlite::Connection, new: NewKey) -> Result<KeyRecord, StoreE
         rate_limit_tier: new.rate_limit_tier,
         expires_at: new.expires_at,
         is_active: true,
+        revoked_at: None,
         created_at: now,
         last_used: None,
         last_used_ip: None,
@@ -351,6 +355,7 @@ mod tests {
             rate_limit_tier: "free".into(),
             expires_at: Some(1000),
             is_active: true,
+            revoked_at: None,
             created_at: 0,
             last_used: None,
             last_used_ip: None,

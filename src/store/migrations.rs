@@ -82,6 +82,18 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         );
         CREATE INDEX search_history_user_time ON search_history(user_id, created_at);
     "#,
+}, Migration {
+    version: 3,
+    name: "revocation_and_query_keys",
+    sql: r#"
+        -- Revocation is final (a revoked key cannot be re-activated), unlike isActive.
+        ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;
+        UPDATE api_keys SET revoked_at = updated_at WHERE is_active = 0;
+        -- Queries grouped by their Unicode lower-case form (SQLite's lower() is ASCII-only).
+        ALTER TABLE search_history ADD COLUMN query_key TEXT NOT NULL DEFAULT '';
+        UPDATE search_history SET query_key = lower(query);
+        CREATE INDEX search_history_user_key ON search_history(user_id, query_key);
+    "#,
 }];
 
 fn ensure_table(conn: &Connection) -> rusqlite::Result<()> {

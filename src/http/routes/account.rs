@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::http::authn::Principal;
+use crate::http::authn::{Principal, Via};
 use crate::http::body::Fields;
 use crate::http::envelope::Reply;
 use crate::http::routes::auth::{issue_token, user_view, valid_email, MIN_PASSWORD_CHARS};
@@ -28,6 +28,9 @@ pub async fn profile(app: &App, principal: &Principal) -> Result<Reply, ApiError
 
 pub async fn update_profile(app: &App, principal: &Principal, fields: Fields) -> Result<Reply, ApiError> {
     let name = fields.opt_str("name", 2, 255)?;
+    if name.as_deref().is_some_and(|n| !crate::http::routes::auth::valid_name(n)) {
+        return Err(ApiError::validation("name", "name must not contain control characters"));
+    }
     let email = fields.opt_str("email", 3, 254)?;
     if email.as_deref().is_some_and(|e| !valid_email(e)) {
         return Err(ApiError::validation("email", "email must be a valid email address"));
@@ -58,8 +61,13 @@ pub async fn change_password(app: &App, principal: &Principal, fields: Fields) -
     })))
 }
 
+/// A fresh token under the *presented* token's version: a refresh racing a logout yields a token
+/// the logout already voided, never one that outlives it.
 pub async fn refresh(app: &App, principal: &Principal) -> Result<Reply, ApiError> {
-    let user = me(app, principal).await?;
+    let mut user = me(app, principal).await?;
+    if let Via::Token { version } = principal.via {
+        user.token_version = version;
+    }
     Ok(Reply::ok(json!({ "token": issue_token(app, &user) })))
 }
 

@@ -285,7 +285,7 @@ pub async fn user_activity(app: &App, query: Fields) -> Result<Reply, ApiError> 
         "newUsers": counts.new_users,
         "topUsers": top
             .iter()
-            .map(|(id, email, n, last)| json!({"userId": id, "email": email, "searchCount": n, "lastActive": last.map(iso)}))
+            .map(|(id, email, n, last)| json!({"userId": id, "email": html_escape(email), "searchCount": n, "lastActive": last.map(iso)}))
             .collect::<Vec<_>>(),
     })))
 }

@@ -21,7 +21,12 @@ pub fn valid_email(email: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains('@')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"'`".contains(c))
+}
+
+/// Names are free text, but not control characters (NUL, escapes).
+pub fn valid_name(name: &str) -> bool {
+    !name.chars().any(char::is_control)
 }
 
 fn password(fields: &Fields, app: &App) -> Result<Secret<String>, ApiError> {
@@ -55,6 +60,9 @@ pub async fn register(app: &App, fields: Fields) -> Result<Reply, ApiError> {
         return Err(ApiError::validation("password", format!("password must be at least {MIN_PASSWORD_CHARS} characters")));
     }
     let name = fields.req_str("name", 2, 255)?;
+    if !valid_name(&name) {
+        return Err(ApiError::validation("name", "name must not contain control characters"));
+    }
     let role = fields.opt_str("role", 1, 16)?.unwrap_or_else(|| "user".into());
     if role != "user" && role != "admin" {
         return Err(ApiError::validation("role", "role must be 'user' or 'admin'"));
@@ -103,7 +111,7 @@ mod tests {
         for ok in ["a@b.io", "first.last+tag@example.co.uk"] {
             assert!(super::valid_email(ok), "{ok}");
         }
-        for bad in ["", "a", "a@b", "@b.io", "a@.io", "a@b.", "a b@c.io", "a@b@c.io"] {
+        for bad in ["", "a", "a@b", "@b.io", "a@.io", "a@b.", "a b@c.io", "a@b@c.io", "<svg/onload=alert(1)>@x.io", "a\"b@c.io"] {
             assert!(!super::valid_email(bad), "{bad}");
         }
     }

@@ -80,6 +80,10 @@ pub fn key_spec(fields: &Fields, principal: &Principal, tiers: &Tiers, defaults:
             if at <= now_ms() {
                 return Err(ApiError::validation("expiresAt", "expiresAt must be in the future"));
             }
+            // 9999-12-31T23:59:59Z: later instants cannot be written back as RFC 3339.
+            if at > 253_402_300_799_000 {
+                return Err(ApiError::validation("expiresAt", "expiresAt must be before the year 10000"));
+            }
             Some(at)
         }
         None => defaults.expires_at,
@@ -133,8 +137,26 @@ pub async fn list(app: &App, principal: &Principal) -> Result<Reply, ApiError> {
     Ok(Reply::ok(Value::Array(keys.iter().map(views::key).collect())))
 }
 
+/// A key of the caller's account that the caller may manage: a caller can only manage keys
+/// whose permissions it holds itself, so a `keys:write` key cannot take over a stronger key.
+async fn manageable(app: &App, principal: &Principal, key_id: &str) -> Result<KeyRecord, ApiError> {
+    let key_id = canonical_id(key_id).ok_or(ApiError::NotFound { what: "API key" })?;
+    let key = app.store.key_of_user(&principal.user_id, &key_id).await?.ok_or(ApiError::NotFound { what: "API key" })?;
+    for &p in &key.permissions {
+        principal.require(p)?;
+    }
+    Ok(key)
+}
+
+fn refuse_if_revoked(key: &KeyRecord) -> Result<(), ApiError> {
+    if key.revoked_at.is_some() {
+        return Err(ApiError::validation("keyId", "this key is revoked; revocation is final (create a new key)"));
+    }
+    Ok(())
+}
+
 pub async fn revoke(app: &App, principal: &Principal, key_id: &str) -> Result<Reply, ApiError> {
-    let key_id = &canonical_id(key_id).ok_or(ApiError::NotFound { what: "API key" })?;
+    let key_id = &manageable(app, principal, key_id).await?.id;
     let digest = app
         .store
         .revoke_key(&principal.user_id, key_id)
@@ -171,7 +193,9 @@ pub fn rate_limit(admission: Option<&Admission>) -> Reply {
 /// `PUT /api/v1/keys/{keyId}`: name, permissions, tier, expiry (`null` clears it), isActive.
 /// The key is evicted from the cache before the answer, so the change applies to the next request.
 pub async fn update(app: &App, principal: &Principal, key_id: &str, fields: Fields) -> Result<Reply, ApiError> {
-    let key_id = &canonical_id(key_id).ok_or(ApiError::NotFound { what: "API key" })?;
+    let existing = manageable(app, principal, key_id).await?;
+    refuse_if_revoked(&existing)?;
+    let key_id = &existing.id;
     // Validate with the same rules as creation; fields absent from the body stay unchanged.
     let placeholder = KeySpec {
         name: String::new(),
@@ -205,12 +229,9 @@ pub async fn update(app: &App, principal: &Principal, key_id: &str, fields: Fiel
 /// `POST /api/v1/keys/{keyId}/regenerate`: a new secret (shown once); the old one is refused
 /// from the next request on.
 pub async fn regenerate(app: &App, principal: &Principal, key_id: &str) -> Result<Reply, ApiError> {
-    let key_id = &canonical_id(key_id).ok_or(ApiError::NotFound { what: "API key" })?;
-    let existing = app
-        .store
-        .key_of_user(&principal.user_id, key_id)
-        .await?
-        .ok_or(ApiError::NotFound { what: "API key" })?;
+    let existing = manageable(app, principal, key_id).await?;
+    refuse_if_revoked(&existing)?;
+    let key_id = &existing.id;
     let env = Environment::parse(&existing.environment).unwrap_or(Environment::Test);
     let generated = apikey::generate(env);
     let (record, old) = app

@@ -106,7 +106,7 @@ pub async fn search(app: &App, principal: &Principal, fields: Fields) -> Result<
         user_id: principal.user_id.clone(),
         key_id: match &principal.via {
             Via::Key { key_id, .. } => Some(key_id.clone()),
-            Via::Token => None,
+            Via::Token { .. } => None,
         },
         query: request.query.clone(),
         search_mode: request.mode.as_str().into(),
