@@ -226,6 +226,10 @@ impl App {
             query_timeout: self.config.query_timeout(),
             max_connections: self.config.targets.max_connections_per_database,
             schema_ttl: Duration::from_secs(self.config.targets.schema_ttl_secs),
+            breaker: altus4_actors::breaker::BreakerConfig {
+                failure_threshold: self.config.targets.breaker_failures,
+                cool_down_ms: self.config.targets.breaker_cooldown_secs * 1000,
+            },
         }
     }
 
@@ -250,6 +254,15 @@ impl App {
     /// only then).
     pub async fn pool(&self, db: &DatabaseRecord) -> Result<ActorRef<PoolMsg>, ApiError> {
         self.pools.get(&db.id, || self.pool_spec(db)).await
+    }
+
+    /// The circuit-breaker state of a database (`unknown` if its pool actor cannot be reached).
+    pub async fn breaker_status(&self, db: &DatabaseRecord) -> &'static str {
+        let Ok(pool) = self.pool(db).await else { return "unknown" };
+        match pool.call(|reply| PoolMsg::Breaker { reply }, Some(Duration::from_millis(ACTOR_TIMEOUT_MS))).await {
+            Ok(ractor::rpc::CallResult::Success(status)) => status,
+            _ => "unknown",
+        }
     }
 
     /// Stops a database's pool (after it was changed or removed).

@@ -87,6 +87,10 @@ pub struct TargetConfig {
     pub max_connections_per_database: usize,
     /// How long discovered FULLTEXT schemas are reused before being read again.
     pub schema_ttl_secs: u64,
+    /// Consecutive connection failures or timeouts that open a database's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses at once before letting one probe through.
+    pub breaker_cooldown_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,6 +210,8 @@ impl Default for TargetConfig {
             query_timeout_ms: 10_000,
             max_connections_per_database: 10,
             schema_ttl_secs: 60,
+            breaker_failures: 5,
+            breaker_cooldown_secs: 30,
         }
     }
 }
@@ -329,6 +335,8 @@ impl Config {
         positive("targets.query_timeout_ms", self.targets.query_timeout_ms)?;
         positive("targets.max_connections_per_database", self.targets.max_connections_per_database as u64)?;
         positive("search.max_query_chars", self.search.max_query_chars as u64)?;
+        positive("targets.breaker_failures", u64::from(self.targets.breaker_failures))?;
+        positive("targets.breaker_cooldown_secs", self.targets.breaker_cooldown_secs)?;
         if self.auth.max_password_bytes < 8 {
             return Err(ConfigError::Field {
                 field: "auth.max_password_bytes",

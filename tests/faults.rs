@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,9 +12,11 @@ use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-/// A loopback TCP forwarder to MariaDB that can be cut: existing and new connections die.
+/// A loopback TCP forwarder to MariaDB that can be cut (live connections dropped, new ones
+/// closed at once) and restored.
 struct Forwarder {
     port: u16,
+    down: Arc<AtomicBool>,
     cut: Arc<Notify>,
 }
 
@@ -21,31 +24,38 @@ impl Forwarder {
     async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(Notify::new());
-        let stop = Arc::clone(&cut);
+        let (is_down, on_cut) = (Arc::clone(&down), Arc::clone(&cut));
         tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((mut inbound, _)) = accepted else { break };
+                        if is_down.load(Ordering::SeqCst) {
+                            continue; // dropped: the client sees the connection closed
+                        }
                         conns.spawn(async move {
                             if let Ok(mut outbound) = TcpStream::connect((MARIADB_HOST, MARIADB_PORT)).await {
                                 let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                             }
                         });
                     }
-                    _ = stop.notified() => break,
+                    _ = on_cut.notified() => conns.abort_all(),
                 }
             }
-            // Dropping the listener closes the port; aborting the tasks drops live connections.
-            conns.abort_all();
         });
-        Self { port, cut }
+        Self { port, down, cut }
     }
 
     fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
         self.cut.notify_one();
+    }
+
+    fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
     }
 }
 
@@ -81,4 +91,44 @@ async fn a_vanished_database_gives_503_quickly_and_leaves_others_alone() {
     }
     let (status, _) = server.get("/health", None).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_breaker_opens_fails_fast_and_closes_when_the_database_returns() {
+    let forwarder = Forwarder::start().await;
+    let config = format!("{GENEROUS_LIMITS}\n[targets]\nbreaker_failures = 2\nbreaker_cooldown_secs = 2\n");
+    let server = Server::start_with_config(&config).await;
+    let token = server.register("breaker@example.com").await;
+    let (key, _) = server.create_key(&token, &["search"]).await;
+    let body = json!({"name": "via proxy", "host": "127.0.0.1", "port": forwarder.port, "database": "sakila", "username": "root"});
+    let (status, created) = server.post("/api/v1/databases", Some(&token), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let db = created["data"]["id"].as_str().unwrap().to_string();
+    assert_eq!(server.search(&key, json!({"query": "astronaut"})).await.0, StatusCode::OK);
+
+    forwarder.cut();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..2 {
+        let (status, _) = server.search(&key, json!({"query": "boat"})).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let (_, body) = server.get(&format!("/api/v1/databases/{db}"), Some(&token)).await;
+    assert_eq!(body["data"]["circuitBreaker"], "open", "{body}");
+    // Open: refused at once, without touching the network.
+    let started = Instant::now();
+    let (status, body) = server.search(&key, json!({"query": "boat"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("DATABASE_UNAVAILABLE")));
+    assert!(body["error"]["message"].as_str().unwrap().contains("repeated failures"), "{body}");
+    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    let (_, statuses) = server.get("/api/v1/databases/status", Some(&token)).await;
+    assert_eq!(statuses["data"][0]["circuitBreaker"], "open");
+
+    // The database comes back; after the cool-down one probe closes the breaker.
+    forwarder.restore();
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let (status, body) = server.search(&key, json!({"query": "astronaut boat"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["results"][0]["content"]["film_id"], 296);
+    let (_, body) = server.get(&format!("/api/v1/databases/{db}"), Some(&token)).await;
+    assert_eq!(body["data"]["circuitBreaker"], "closed");
 }

@@ -8,6 +8,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use altus4_actors::breaker::{Breaker, BreakerConfig};
+use altus4_actors::clock::{Clock, SystemClock};
 use altus4_actors::registry::ChildFactory;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Pool, PoolConstraints, PoolOpts, Row, SslOpts, Value};
@@ -35,6 +37,7 @@ pub struct PoolLimits {
     pub query_timeout: Duration,
     pub max_connections: usize,
     pub schema_ttl: Duration,
+    pub breaker: BreakerConfig,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -49,12 +52,21 @@ pub enum PoolError {
     Timeout,
     #[error("the server at that address does not speak the MySQL protocol correctly")]
     Protocol,
+    /// The circuit breaker is open after repeated failures; nothing was sent.
+    #[error("database unavailable after repeated failures; retry in {retry_after_secs} s")]
+    CircuitOpen { retry_after_secs: u64 },
     /// The server refused the statement (MySQL error number kept for logs and mapping).
     #[error("database rejected the query (error {0})")]
     Rejected(u16),
 }
 
 impl PoolError {
+    /// Failures that say the database is unwell (they count towards opening the breaker); a
+    /// refused statement means the server is answering.
+    fn is_outage(&self) -> bool {
+        matches!(self, PoolError::Unreachable | PoolError::Timeout | PoolError::Protocol)
+    }
+
     fn from_mysql(e: &mysql_async::Error) -> Self {
         match e {
             mysql_async::Error::Server(s) => match s.code {
@@ -138,6 +150,8 @@ pub enum PoolMsg {
     /// Runs one read-only statement (built by the search planner) with positional parameters,
     /// under the server-side statement time cap.
     Query { sql: String, params: Vec<Value>, reply: RpcReplyPort<Result<Vec<Row>, PoolError>> },
+    /// The circuit breaker's state: `closed`, `open` or `half-open`.
+    Breaker { reply: RpcReplyPort<&'static str> },
 }
 
 /// State shared by the actor and the query tasks it spawns.
@@ -147,9 +161,27 @@ pub struct Shared {
     limits: PoolLimits,
     flavor: OnceCell<Flavor>,
     schema: Mutex<Option<(Instant, Arc<DbSchema>)>>,
+    breaker: Mutex<Breaker>,
+    clock: SystemClock,
 }
 
 impl Shared {
+    /// Runs `work` through the circuit breaker: refused at once while open; outcome recorded.
+    async fn guarded<T>(&self, work: impl std::future::Future<Output = Result<T, PoolError>>) -> Result<T, PoolError> {
+        let now = self.clock.now_ms();
+        if let Err(open) = self.breaker.lock().expect("breaker lock").admit(now) {
+            let retry_after_secs = open.retry_at.saturating_sub(now).div_ceil(1000).max(1);
+            return Err(PoolError::CircuitOpen { retry_after_secs });
+        }
+        let result = work.await;
+        let mut breaker = self.breaker.lock().expect("breaker lock");
+        match &result {
+            Err(e) if e.is_outage() => breaker.on_failure(self.clock.now_ms()),
+            _ => breaker.on_success(),
+        }
+        result
+    }
+
     async fn conn(&self) -> Result<Conn, PoolError> {
         tokio::time::timeout(self.limits.connect_timeout, self.pool.get_conn())
             .await
@@ -201,11 +233,16 @@ impl Shared {
                 }
             }
         }
-        let mut conn = self.conn().await?;
-        let discovered = tokio::time::timeout(self.limits.query_timeout, schema::discover(&mut conn, &self.database))
-            .await
-            .map_err(|_| PoolError::Timeout)?
-            .map_err(|e| PoolError::from_mysql(&e))?;
+        // Only real reads go through the breaker: a cache hit says nothing about the database.
+        let discovered = self
+            .guarded(async {
+                let mut conn = self.conn().await?;
+                tokio::time::timeout(self.limits.query_timeout, schema::discover(&mut conn, &self.database))
+                    .await
+                    .map_err(|_| PoolError::Timeout)?
+                    .map_err(|e| PoolError::from_mysql(&e))
+            })
+            .await?;
         let discovered = Arc::new(discovered);
         *self.schema.lock().expect("schema lock") = Some((Instant::now(), Arc::clone(&discovered)));
         Ok(discovered)
@@ -227,6 +264,8 @@ impl Actor for PoolActor {
             limits: spec.limits.clone(),
             flavor: OnceCell::new(),
             schema: Mutex::new(None),
+            breaker: Mutex::new(Breaker::new(spec.limits.breaker)),
+            clock: SystemClock::new(),
         }))
     }
 
@@ -245,8 +284,12 @@ impl Actor for PoolActor {
             }
             PoolMsg::Query { sql, params, reply } => {
                 tokio::spawn(async move {
-                    let _ = reply.send(shared.query(sql, params).await);
+                    let _ = reply.send(shared.guarded(shared.query(sql, params)).await);
                 });
+            }
+            PoolMsg::Breaker { reply } => {
+                let status = shared.breaker.lock().expect("breaker lock").status(shared.clock.now_ms());
+                let _ = reply.send(status);
             }
         }
         Ok(())

@@ -195,17 +195,16 @@ pub async fn test(app: &App, principal: &Principal, id: &str) -> Result<Reply, A
 /// `GET /api/v1/databases/status`: the last known connection status of every database.
 pub async fn statuses(app: &App, principal: &Principal) -> Result<Reply, ApiError> {
     let dbs = app.store.databases_of_user(&principal.user_id).await?;
-    let list: Vec<Value> = dbs
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "name": d.name,
-                "status": d.connection_status,
-                "lastTested": views::iso_opt(d.last_tested),
-            })
-        })
-        .collect();
+    let mut list = Vec::with_capacity(dbs.len());
+    for d in &dbs {
+        list.push(json!({
+            "id": d.id,
+            "name": d.name,
+            "status": d.connection_status,
+            "lastTested": views::iso_opt(d.last_tested),
+            "circuitBreaker": app.breaker_status(d).await,
+        }));
+    }
     Ok(Reply::ok(Value::Array(list)))
 }
 
@@ -215,7 +214,10 @@ pub async fn list(app: &App, principal: &Principal) -> Result<Reply, ApiError> {
 }
 
 pub async fn get(app: &App, principal: &Principal, id: &str) -> Result<Reply, ApiError> {
-    Ok(Reply::ok(views::database(&owned(app, principal, id).await?)))
+    let record = owned(app, principal, id).await?;
+    let mut view = views::database(&record);
+    view["circuitBreaker"] = json!(app.breaker_status(&record).await);
+    Ok(Reply::ok(view))
 }
 
 pub async fn delete(app: &App, principal: &Principal, id: &str) -> Result<Reply, ApiError> {
