@@ -114,6 +114,7 @@ pub struct App {
     pub usage: UsageTally,
     usage_recorder: ActorRef<UsageMsg>,
     pub trusted_proxies: Vec<Cidr>,
+    pub cors: crate::http::cors::Cors,
     tiers: RwLock<Arc<Tiers>>,
     pub metrics: Metrics,
     pub started: Instant,
@@ -180,6 +181,7 @@ impl App {
             Actor::spawn(None, recorder, ()).await.map_err(|e| format!("cannot start the usage recorder: {e}"))?;
         let trusted_proxies = rl.ip.trusted_proxies.iter().filter_map(|p| Cidr::parse(p)).collect();
         let tiers = RwLock::new(Arc::new(Tiers::from_config(rl)));
+        let cors = crate::http::cors::Cors::new(&config.server.cors_origins).ok_or("invalid server.cors_origins")?;
         Ok(Arc::new(Self {
             hasher: PasswordHasher::new(config.auth.max_concurrent_hashes),
             tokens: TokenSigner::new(&master),
@@ -195,6 +197,7 @@ impl App {
             usage,
             usage_recorder,
             trusted_proxies,
+            cors,
             tiers,
             metrics: Metrics::default(),
             started: Instant::now(),

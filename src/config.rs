@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Time allowed to drain in-flight requests on SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// Browser origins allowed to call the API (`scheme://host[:port]`); empty: no CORS.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +177,7 @@ impl Default for ServerConfig {
             body_read_timeout_secs: 30,
             max_body_bytes: 1024 * 1024,
             shutdown_grace_secs: 10,
+            cors_origins: vec![],
         }
     }
 }
@@ -350,6 +353,12 @@ impl Config {
                     message: "must be at least 32 bytes (use 64 hex characters)".into(),
                 });
             }
+        }
+        if let Some(bad) = self.server.cors_origins.iter().find(|o| !crate::http::cors::Cors::valid_origin(o)) {
+            return Err(ConfigError::Field {
+                field: "server.cors_origins",
+                message: format!("'{bad}' is not an origin (scheme://host[:port])"),
+            });
         }
         let rl = &self.rate_limits;
         positive("rate_limits.idle_check_secs", rl.idle_check_secs)?;

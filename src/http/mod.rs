@@ -5,6 +5,7 @@ pub mod api;
 pub mod authn;
 pub mod body;
 pub mod client_ip;
+pub mod cors;
 pub mod envelope;
 pub mod ratelimit;
 pub mod router;

@@ -25,6 +25,12 @@ use crate::auth::permissions::Permission;
 use crate::error::ApiError;
 
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, ctx: RequestCtx) -> Response<Body> {
+    let origin = req.headers().get(hyper::header::ORIGIN).cloned();
+    if req.method() == hyper::Method::OPTIONS {
+        if let Some(response) = preflight(&app, &req, origin.as_ref()) {
+            return response;
+        }
+    }
     let client_ip = client_ip::resolve(ctx.peer_ip, req.headers(), &app.trusted_proxies);
     // Only the credential is needed after the request body is handed to a route.
     let mut headers = HeaderMap::with_capacity(1);
@@ -56,15 +62,46 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, ctx: RequestCtx) -> R
     if let Some(admission) = &call.admission {
         admission.apply(headers);
     }
+    app.cors.apply(origin.as_ref(), headers);
+    security_headers(headers);
     if let Ok(id) = HeaderValue::from_str(&ctx.request_id) {
         headers.insert("x-request-id", id);
     }
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    headers.insert("cache-control", HeaderValue::from_static("no-store"));
-    headers.insert("x-api-version", HeaderValue::from_static(envelope::API_VERSION));
     app.metrics.observe(response.status().as_u16(), ctx.started.elapsed());
     response
+}
+
+/// Headers every response carries: this is a JSON API, so nothing in it may be rendered, framed
+/// or sniffed as anything else.
+fn security_headers(headers: &mut HeaderMap) {
+    let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(headers, "content-security-policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'");
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "referrer-policy", "no-referrer");
+    set(headers, "cache-control", "no-store");
+    set(headers, "x-api-version", envelope::API_VERSION);
+    set(headers, "x-rate-limit-policy", "sliding-window; per-key tiers; per-IP on unauthenticated routes");
+}
+
+/// `OPTIONS` on a served path: 204 with `Allow` and, for an allowed origin, the CORS preflight
+/// headers; answered from the route table without authentication. `None` for unknown paths,
+/// which get the usual 404.
+fn preflight(app: &App, req: &Request<Incoming>, origin: Option<&HeaderValue>) -> Option<Response<Body>> {
+    let Err(ApiError::MethodNotAllowed { allow: methods }) = api::resolve(&hyper::Method::OPTIONS, req.uri().path()) else {
+        return None;
+    };
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = hyper::StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&methods) {
+        headers.insert(hyper::header::ALLOW, v);
+    }
+    app.cors.preflight(origin, &methods, headers);
+    security_headers(headers);
+    Some(response)
 }
 
 /// One request's authentication and admission state.
