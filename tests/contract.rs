@@ -6,6 +6,34 @@ use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+/// Sends `method` to `template` with every `{param}` replaced by a fresh UUID, no credentials
+/// and an empty JSON object as body; returns the status and the body text.
+async fn probe(server: &Server, method: &str, template: &str) -> (StatusCode, String) {
+    let path: String = template
+        .split('/')
+        .map(|s| if s.starts_with('{') { uuid::Uuid::new_v4().to_string() } else { s.to_string() })
+        .collect::<Vec<_>>()
+        .join("/");
+    let resp = server
+        .client
+        .request(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), format!("{}{path}", server.base))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.text().await.unwrap())
+}
+
+/// The reference contract's text (next to the datasets folder).
+fn reference_text() -> String {
+    let datasets = std::env::var("ALTUS4_DATASETS")
+        .unwrap_or_else(|_| format!("{}/../shared/datasets", env!("CARGO_MANIFEST_DIR")));
+    let path = std::path::Path::new(&datasets).join("../reference/altus4.openapi.yaml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("the reference contract must be at {}: {e}", path.display()))
+}
+
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let server = Server::start().await;
@@ -17,23 +45,8 @@ async fn every_documented_route_is_served() {
     assert!(paths.len() >= 20, "{}", paths.len());
     let mut checked = 0;
     for (template, operations) in paths {
-        let path: String = template
-            .split('/')
-            .map(|s| if s.starts_with('{') { uuid::Uuid::new_v4().to_string() } else { s.to_string() })
-            .collect::<Vec<_>>()
-            .join("/");
         for method in operations.as_object().unwrap().keys() {
-            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let resp = server
-                .client
-                .request(method.clone(), format!("{}{path}", server.base))
-                .header("content-type", "application/json")
-                .body("{}")
-                .send()
-                .await
-                .unwrap();
-            let status = resp.status();
-            let text = resp.text().await.unwrap();
+            let (status, text) = probe(&server, method, template).await;
             assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {template}: {text}");
             assert!(!text.contains("route not found"), "{method} {template} is documented but not served");
             assert!(status.as_u16() < 500, "{method} {template}: {status} {text}");
@@ -53,11 +66,7 @@ async fn every_documented_route_is_served() {
 /// (METHOD, path template) of every operation in the reference contract, read line by line
 /// (the document's layout is regular: two-space path keys, four-space method keys).
 fn reference_operations() -> Vec<(String, String)> {
-    let datasets = std::env::var("ALTUS4_DATASETS")
-        .unwrap_or_else(|_| format!("{}/../shared/datasets", env!("CARGO_MANIFEST_DIR")));
-    let path = std::path::Path::new(&datasets).join("../reference/altus4.openapi.yaml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("the reference contract must be at {}: {e}", path.display()));
+    let text = reference_text();
     let mut ops = vec![];
     let mut current: Option<String> = None;
     for line in text.lines() {
@@ -85,21 +94,8 @@ async fn every_operation_of_the_reference_contract_is_served_and_documented() {
             doc["paths"][template][method.to_lowercase()].is_object(),
             "{method} {template} is in the reference but not in altus4's document"
         );
-        let path: String = template
-            .split('/')
-            .map(|s| if s.starts_with('{') { uuid::Uuid::new_v4().to_string() } else { s.to_string() })
-            .collect::<Vec<_>>()
-            .join("/");
-        let resp = server
-            .client
-            .request(Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{path}", server.base))
-            .header("content-type", "application/json")
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap();
+        let (status, text) = probe(&server, method, template).await;
+        let body: Value = serde_json::from_str(&text).unwrap();
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {template}");
         assert_ne!(body["error"]["message"], "route not found", "{method} {template}");
         // Without credentials every protected operation is a 401 in the envelope, never a 500.
@@ -110,9 +106,7 @@ async fn every_operation_of_the_reference_contract_is_served_and_documented() {
 
 /// The property names of a schema under `components.schemas` in the reference.
 fn reference_fields(schema: &str) -> Vec<String> {
-    let datasets = std::env::var("ALTUS4_DATASETS")
-        .unwrap_or_else(|_| format!("{}/../shared/datasets", env!("CARGO_MANIFEST_DIR")));
-    let text = std::fs::read_to_string(std::path::Path::new(&datasets).join("../reference/altus4.openapi.yaml")).unwrap();
+    let text = reference_text();
     let mut lines = text.lines().skip_while(|l| *l != format!("    {schema}:"));
     lines.next().expect("schema present");
     lines
