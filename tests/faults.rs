@@ -17,7 +17,26 @@ use tokio::sync::Notify;
 struct Forwarder {
     port: u16,
     down: Arc<AtomicBool>,
+    slow: Arc<AtomicBool>,
     cut: Arc<Notify>,
+}
+
+/// Copies `from` to `to`, holding every chunk back 300 ms while `slow` is set.
+async fn pump(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, slow: Arc<AtomicBool>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if slow.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Forwarder {
@@ -25,20 +44,26 @@ impl Forwarder {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let down = Arc::new(AtomicBool::new(false));
+        let slow = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(Notify::new());
-        let (is_down, on_cut) = (Arc::clone(&down), Arc::clone(&cut));
+        let (is_down, is_slow, on_cut) = (Arc::clone(&down), Arc::clone(&slow), Arc::clone(&cut));
         tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
                 tokio::select! {
                     accepted = listener.accept() => {
-                        let Ok((mut inbound, _)) = accepted else { break };
+                        let Ok((inbound, _)) = accepted else { break };
                         if is_down.load(Ordering::SeqCst) {
                             continue; // dropped: the client sees the connection closed
                         }
+                        let slow = Arc::clone(&is_slow);
                         conns.spawn(async move {
-                            if let Ok(mut outbound) = TcpStream::connect((MARIADB_HOST, MARIADB_PORT)).await {
-                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            if let Ok(outbound) = TcpStream::connect((MARIADB_HOST, MARIADB_PORT)).await {
+                                let (client_read, client_write) = inbound.into_split();
+                                let (server_read, server_write) = outbound.into_split();
+                                let up = pump(client_read, server_write, Arc::new(AtomicBool::new(false)));
+                                let down = pump(server_read, client_write, slow);
+                                tokio::join!(up, down);
                             }
                         });
                     }
@@ -46,7 +71,7 @@ impl Forwarder {
                 }
             }
         });
-        Self { port, down, cut }
+        Self { port, down, slow, cut }
     }
 
     fn cut(&self) {
@@ -131,4 +156,37 @@ async fn the_breaker_opens_fails_fast_and_closes_when_the_database_returns() {
     assert_eq!(body["data"]["results"][0]["content"]["film_id"], 296);
     let (_, body) = server.get(&format!("/api/v1/databases/{db}"), Some(&token)).await;
     assert_eq!(body["data"]["circuitBreaker"], "closed");
+}
+
+#[tokio::test]
+async fn clients_that_give_up_mid_search_leave_the_pool_healthy() {
+    let forwarder = Forwarder::start().await;
+    let server = Server::start().await;
+    let token = server.register("impatient@example.com").await;
+    let (key, _) = server.create_key(&token, &["search"]).await;
+    let body = json!({"name": "slow link", "host": "127.0.0.1", "port": forwarder.port, "database": "sakila", "username": "root"});
+    assert_eq!(server.post("/api/v1/databases", Some(&token), body).await.0, StatusCode::CREATED);
+    assert_eq!(server.search(&key, json!({"query": "astronaut"})).await.0, StatusCode::OK);
+
+    // Slow answers; twenty clients hang up after 100 ms, mid-query.
+    forwarder.slow.store(true, Ordering::SeqCst);
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(100)).build().unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (client, url, key) = (impatient.clone(), format!("{}/api/v1/search", server.base), key.clone());
+        set.spawn(async move {
+            let sent = client.post(url).bearer_auth(key).json(&json!({"query": format!("boat {i}")})).send().await;
+            assert!(sent.is_err(), "the client should have given up");
+        });
+    }
+    set.join_all().await;
+    forwarder.slow.store(false, Ordering::SeqCst);
+
+    // The abandoned queries finish on their own; the pool serves the next hundred searches.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for i in 0..100 {
+        let (status, body) = server.search(&key, json!({"query": "astronaut boat"})).await;
+        assert_eq!(status, StatusCode::OK, "search {i}: {body}");
+        assert_eq!(body["data"]["results"][0]["content"]["film_id"], 296);
+    }
 }
