@@ -117,6 +117,11 @@ pub struct App {
     pub cors: crate::http::cors::Cors,
     tiers: RwLock<Arc<Tiers>>,
     pub metrics: Metrics,
+    /// Recent search outcomes by tenant and request (`None` when disabled).
+    pub search_cache: Option<moka::future::Cache<String, Arc<crate::engine::search::Outcome>>>,
+    /// Per-tenant counter in every cache key; bumped when a database changes, so the tenant's
+    /// cached outcomes are never served again (they expire unseen).
+    search_generations: std::sync::Mutex<HashMap<String, u64>>,
     pub started: Instant,
 }
 
@@ -181,6 +186,12 @@ impl App {
             Actor::spawn(None, recorder, ()).await.map_err(|e| format!("cannot start the usage recorder: {e}"))?;
         let trusted_proxies = rl.ip.trusted_proxies.iter().filter_map(|p| Cidr::parse(p)).collect();
         let tiers = RwLock::new(Arc::new(Tiers::from_config(rl)));
+        let search_cache = (config.search.cache_ttl_secs > 0).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(config.search.cache_max_entries)
+                .time_to_live(Duration::from_secs(config.search.cache_ttl_secs))
+                .build()
+        });
         let cors = crate::http::cors::Cors::new(&config.server.cors_origins).ok_or("invalid server.cors_origins")?;
         Ok(Arc::new(Self {
             hasher: PasswordHasher::new(config.auth.max_concurrent_hashes),
@@ -200,6 +211,8 @@ impl App {
             cors,
             tiers,
             metrics: Metrics::default(),
+            search_cache,
+            search_generations: std::sync::Mutex::new(HashMap::new()),
             started: Instant::now(),
         }))
     }
@@ -266,6 +279,24 @@ impl App {
             Ok(ractor::rpc::CallResult::Success(status)) => status,
             _ => "unknown",
         }
+    }
+
+    /// Statements sent to a database since its pool started (0 if it cannot be asked).
+    pub async fn executed_queries(&self, db: &DatabaseRecord) -> u64 {
+        let Ok(pool) = self.pool(db).await else { return 0 };
+        match pool.call(|reply| PoolMsg::Executed { reply }, Some(Duration::from_millis(ACTOR_TIMEOUT_MS))).await {
+            Ok(ractor::rpc::CallResult::Success(n)) => n,
+            _ => 0,
+        }
+    }
+
+    pub fn search_generation(&self, user_id: &str) -> u64 {
+        self.search_generations.lock().unwrap_or_else(|p| p.into_inner()).get(user_id).copied().unwrap_or(0)
+    }
+
+    /// Makes every cached search outcome of `user_id` unreachable.
+    pub fn forget_searches(&self, user_id: &str) {
+        *self.search_generations.lock().unwrap_or_else(|p| p.into_inner()).entry(user_id.to_string()).or_insert(0) += 1;
     }
 
     /// Stops a database's pool (after it was changed or removed).

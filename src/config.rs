@@ -100,6 +100,10 @@ pub struct TargetConfig {
 pub struct SearchConfig {
     pub max_query_chars: usize,
     pub snippet_chars: usize,
+    /// How long an identical search (same tenant, request and databases) is answered from
+    /// memory; 0 turns the result cache off.
+    pub cache_ttl_secs: u64,
+    pub cache_max_entries: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,7 +225,7 @@ impl Default for TargetConfig {
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        Self { max_query_chars: 1000, snippet_chars: 160 }
+        Self { max_query_chars: 1000, snippet_chars: 160, cache_ttl_secs: 30, cache_max_entries: 10_000 }
     }
 }
 

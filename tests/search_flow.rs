@@ -233,3 +233,35 @@ async fn analyze_explains_the_plan_and_gives_advice() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["performance"]["indexUsage"], json!([]));
 }
+
+#[tokio::test]
+async fn identical_searches_are_cached_single_flight_and_cleared_by_database_changes() {
+    let server = Server::start_with_config(&GENEROUS_LIMITS.replace("cache_ttl_secs = 0", "cache_ttl_secs = 1")).await;
+    let t = server.sakila_tenant("cache@example.com").await;
+    let executed = || async {
+        let (_, body) = server.get(&format!("/api/v1/databases/{}", t.db), Some(&t.token)).await;
+        body["data"]["queriesExecuted"].as_u64().unwrap()
+    };
+    let q = json!({"query": "astronaut boat", "limit": 3});
+    let (_, first) = server.search(&t.key, q.clone()).await;
+    let before = executed().await;
+    let (_, again) = server.search(&t.key, q.clone()).await;
+    assert_eq!(executed().await, before, "a repeat within the TTL is served from memory");
+    assert_eq!(first["data"]["results"], again["data"]["results"]);
+
+    // 32 concurrent identical requests on an expired entry send one statement, not 32.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (client, url, key, q) = (server.client.clone(), format!("{}/api/v1/search", server.base), t.key.clone(), q.clone());
+        set.spawn(async move { client.post(url).bearer_auth(key).json(&q).send().await.unwrap().status() });
+    }
+    assert!(set.join_all().await.iter().all(|s| *s == StatusCode::OK));
+    assert_eq!(executed().await, before + 1);
+
+    // Another tenant never gets this tenant's cached outcome, and a change clears it.
+    let (status, _) = server.call(Method::PUT, &format!("/api/v1/databases/{}", t.db), Some(&t.token), Some(json!({"name": "renamed"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, after_change) = server.search(&t.key, q.clone()).await;
+    assert_eq!(after_change["data"]["results"][0]["databaseName"], "renamed");
+}

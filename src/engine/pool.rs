@@ -152,6 +152,8 @@ pub enum PoolMsg {
     Query { sql: String, params: Vec<Value>, reply: RpcReplyPort<Result<Vec<Row>, PoolError>> },
     /// The circuit breaker's state: `closed`, `open` or `half-open`.
     Breaker { reply: RpcReplyPort<&'static str> },
+    /// How many statements this pool has sent to the database.
+    Executed { reply: RpcReplyPort<u64> },
 }
 
 /// State shared by the actor and the query tasks it spawns.
@@ -163,6 +165,7 @@ pub struct Shared {
     schema: Mutex<Option<(Instant, Arc<DbSchema>)>>,
     breaker: Mutex<Breaker>,
     clock: SystemClock,
+    executed: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -216,6 +219,7 @@ impl Shared {
         let mut conn = self.conn().await?;
         let flavor = self.flavor(&mut conn).await?;
         let sql = self.capped(flavor, &sql);
+        self.executed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The client-side bound is a little longer than the server's own cap, so the server's
         // clean interruption normally wins and the connection stays usable.
         let bound = self.limits.query_timeout + Duration::from_millis(500);
@@ -266,6 +270,7 @@ impl Actor for PoolActor {
             schema: Mutex::new(None),
             breaker: Mutex::new(Breaker::new(spec.limits.breaker)),
             clock: SystemClock::new(),
+            executed: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -286,6 +291,9 @@ impl Actor for PoolActor {
                 tokio::spawn(async move {
                     let _ = reply.send(shared.guarded(shared.query(sql, params)).await);
                 });
+            }
+            PoolMsg::Executed { reply } => {
+                let _ = reply.send(shared.executed.load(std::sync::atomic::Ordering::Relaxed));
             }
             PoolMsg::Breaker { reply } => {
                 let status = shared.breaker.lock().expect("breaker lock").status(shared.clock.now_ms());

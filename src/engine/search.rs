@@ -85,7 +85,7 @@ pub struct Target {
     pub pool: ActorRef<PoolMsg>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct DatabaseStatus {
     pub id: String,
     pub name: String,
@@ -94,7 +94,7 @@ pub struct DatabaseStatus {
     pub error: Option<String>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Outcome {
     pub results: Vec<Json>,
     pub total_count: u64,
@@ -102,7 +102,7 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum SearchError {
     /// A filter names a table or column that none of the searched databases has.
     #[error("{message}")]

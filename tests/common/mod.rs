@@ -24,8 +24,12 @@ pub struct Server {
     pub client: Client,
 }
 
-/// Limits high enough that functional tests never meet them; rate-limit tests pass their own.
+/// Limits high enough that functional tests never meet them (rate-limit tests pass their own),
+/// and no result cache, so every search really reaches the database (the cache test enables it).
 pub const GENEROUS_LIMITS: &str = r#"
+[search]
+cache_ttl_secs = 0
+
 [rate_limits.tiers.free]
 per_hour = 1000000
 per_minute = 100000

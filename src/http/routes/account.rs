@@ -86,6 +86,7 @@ pub async fn delete(app: &App, principal: &Principal) -> Result<Reply, ApiError>
     for id in databases {
         app.drop_pool(&id).await;
     }
+    app.forget_searches(&principal.user_id);
     tracing::info!(target: "security", event = "account_deleted", user = %principal.user_id);
     Ok(Reply::ok(json!({ "deleted": true, "message": "Account deleted" })))
 }

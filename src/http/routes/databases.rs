@@ -118,6 +118,7 @@ pub async fn create(app: &App, principal: &Principal, fields: Fields) -> Result<
             connection_status: "connected".into(),
         })
         .await?;
+    app.forget_searches(&principal.user_id);
     tracing::info!(target: "security", event = "database_added", database = %record.id, user = %principal.user_id);
     Ok(Reply::created(views::database(&record)))
 }
@@ -159,6 +160,7 @@ pub async fn update(app: &App, principal: &Principal, id: &str, fields: Fields) 
         .await?
         .ok_or(ApiError::NotFound { what: "database" })?;
     app.drop_pool(&updated.id).await;
+    app.forget_searches(&principal.user_id);
     tracing::info!(target: "security", event = "database_updated", database = %updated.id, user = %principal.user_id);
     Ok(Reply::ok(views::database(&updated)))
 }
@@ -217,6 +219,7 @@ pub async fn get(app: &App, principal: &Principal, id: &str) -> Result<Reply, Ap
     let record = owned(app, principal, id).await?;
     let mut view = views::database(&record);
     view["circuitBreaker"] = json!(app.breaker_status(&record).await);
+    view["queriesExecuted"] = json!(app.executed_queries(&record).await);
     Ok(Reply::ok(view))
 }
 
@@ -226,6 +229,7 @@ pub async fn delete(app: &App, principal: &Principal, id: &str) -> Result<Reply,
         return Err(ApiError::NotFound { what: "database" });
     }
     app.drop_pool(&record.id).await;
+    app.forget_searches(&principal.user_id);
     tracing::info!(target: "security", event = "database_removed", database = %record.id, user = %principal.user_id);
     Ok(Reply::ok(json!({ "message": "Database connection removed successfully" })))
 }

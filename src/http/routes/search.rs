@@ -1,6 +1,7 @@
 //! `POST /api/v1/search`: validates the request, resolves the caller's databases, and hands
 //! the work to [`crate::engine::search`].
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
@@ -95,11 +96,45 @@ fn search_error(e: SearchError) -> ApiError {
     }
 }
 
+/// Runs the search, or answers it from the result cache. Concurrent identical misses share one
+/// run (single flight); outcomes where a database failed are not kept.
+async fn run_cached(
+    app: &App,
+    principal: &Principal,
+    request: &search::Request,
+    targets: &[Target],
+) -> Result<Arc<search::Outcome>, SearchError> {
+    let Some(cache) = &app.search_cache else {
+        return search::run(targets, request, limits(app)).await.map(Arc::new);
+    };
+    let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
+    let key = format!(
+        "{}|{}|{:?}|{}|{:?}|{:?}|{}|{}|{}",
+        principal.user_id,
+        app.search_generation(&principal.user_id),
+        request.query,
+        request.mode.as_str(),
+        request.tables,
+        request.columns,
+        request.limit,
+        request.offset,
+        ids.join(","),
+    );
+    let outcome = cache
+        .try_get_with(key.clone(), async { search::run(targets, request, limits(app)).await.map(Arc::new) })
+        .await
+        .map_err(|e| (*e).clone())?;
+    if outcome.databases.iter().any(|d| d.status != "ok") {
+        cache.invalidate(&key).await;
+    }
+    Ok(outcome)
+}
+
 pub async fn search(app: &App, principal: &Principal, fields: Fields) -> Result<Reply, ApiError> {
     let started = Instant::now();
     let (request, wanted) = request(&fields, app.config.search.max_query_chars)?;
     let targets = targets(app, principal, wanted.as_deref()).await?;
-    let result = search::run(&targets, &request, limits(app)).await;
+    let result = run_cached(app, principal, &request, &targets).await;
     // Every search that got this far is recorded, failed ones too (they feed the error rate).
     let entry = SearchEntry {
         id: String::new(),
@@ -126,7 +161,7 @@ pub async fn search(app: &App, principal: &Principal, fields: Fields) -> Result<
     }
     let page = request.offset / request.limit + 1;
     Ok(Reply::ok(json!({
-        "results": outcome.results,
+        "results": &outcome.results,
         "totalCount": outcome.total_count,
         "page": page,
         "limit": request.limit,
