@@ -272,22 +272,24 @@ impl App {
         self.pools.get(&db.id, || self.pool_spec(db)).await
     }
 
+    /// Asks a database's pool actor (starting it if needed); `None` if it cannot be asked.
+    async fn ask_pool<T: Send + 'static>(
+        &self,
+        db: &DatabaseRecord,
+        build: impl FnOnce(ractor::RpcReplyPort<T>) -> PoolMsg,
+    ) -> Option<T> {
+        let pool = self.pool(db).await.ok()?;
+        crate::engine::pool::ask(&pool, Duration::from_millis(ACTOR_TIMEOUT_MS), build).await.ok()
+    }
+
     /// The circuit-breaker state of a database (`unknown` if its pool actor cannot be reached).
     pub async fn breaker_status(&self, db: &DatabaseRecord) -> &'static str {
-        let Ok(pool) = self.pool(db).await else { return "unknown" };
-        match pool.call(|reply| PoolMsg::Breaker { reply }, Some(Duration::from_millis(ACTOR_TIMEOUT_MS))).await {
-            Ok(ractor::rpc::CallResult::Success(status)) => status,
-            _ => "unknown",
-        }
+        self.ask_pool(db, |reply| PoolMsg::Breaker { reply }).await.unwrap_or("unknown")
     }
 
     /// Statements sent to a database since its pool started (0 if it cannot be asked).
     pub async fn executed_queries(&self, db: &DatabaseRecord) -> u64 {
-        let Ok(pool) = self.pool(db).await else { return 0 };
-        match pool.call(|reply| PoolMsg::Executed { reply }, Some(Duration::from_millis(ACTOR_TIMEOUT_MS))).await {
-            Ok(ractor::rpc::CallResult::Success(n)) => n,
-            _ => 0,
-        }
+        self.ask_pool(db, |reply| PoolMsg::Executed { reply }).await.unwrap_or(0)
     }
 
     pub fn search_generation(&self, user_id: &str) -> u64 {

@@ -312,6 +312,20 @@ impl Actor for PoolActor {
     }
 }
 
+/// Asks a pool actor and waits at most `timeout`. A pool that stopped or dropped the reply counts
+/// as an unreachable database.
+pub async fn ask<T: Send + 'static>(
+    pool: &ActorRef<PoolMsg>,
+    timeout: Duration,
+    build: impl FnOnce(RpcReplyPort<T>) -> PoolMsg,
+) -> Result<T, PoolError> {
+    match pool.call(build, Some(timeout)).await {
+        Ok(ractor::rpc::CallResult::Success(answer)) => Ok(answer),
+        Ok(ractor::rpc::CallResult::Timeout) => Err(PoolError::Timeout),
+        _ => Err(PoolError::Unreachable),
+    }
+}
+
 /// Builds pool actors for the registry, keyed by database connection id.
 pub struct PoolFactory;
 

@@ -119,22 +119,13 @@ pub struct Limits {
     pub snippet_chars: usize,
 }
 
+/// A pool request whose answer is itself a result: both failures in one.
 async fn call_pool<T: Send + 'static>(
     pool: &ActorRef<PoolMsg>,
     timeout: Duration,
     build: impl FnOnce(ractor::RpcReplyPort<Result<T, PoolError>>) -> PoolMsg,
 ) -> Result<T, PoolError> {
-    match pool.call(build, Some(timeout)).await {
-        Ok(ractor::rpc::CallResult::Success(result)) => result,
-        Ok(ractor::rpc::CallResult::Timeout) => Err(PoolError::Timeout),
-        // The actor stopped or dropped the reply: treat like an unreachable database.
-        _ => Err(PoolError::Unreachable),
-    }
-}
-
-/// The words of a query as the user typed them (for advice about the index).
-pub fn words_of_query(query: &str) -> Vec<String> {
-    boolean::words(query)
+    super::pool::ask(pool, timeout, build).await?
 }
 
 /// The fetched schema of a target, or why it could not be fetched.

@@ -146,8 +146,7 @@ impl Call<'_> {
 
     /// An API key with `needed`.
     async fn key(&mut self, needed: Permission) -> Result<Principal, ApiError> {
-        let principal = authn::api_key(self.app, &self.headers).await?;
-        self.limit_key(&principal).await?;
+        let principal = self.any_key().await?;
         principal.require(needed)?;
         Ok(principal)
     }

@@ -11,9 +11,22 @@ use crate::http::body::Fields;
 use crate::http::envelope::Reply;
 use crate::http::views::iso;
 use crate::engine::rows::html_escape;
-use crate::store::{now_ms, SearchEntry};
+use crate::store::{now_ms, DayStats, SearchEntry};
 
 const DAY_MS: i64 = 86_400_000;
+
+fn total(days: &[DayStats]) -> i64 {
+    days.iter().map(|d| d.searches).sum()
+}
+
+/// A per-day figure averaged over searches (days weighted by their search count); 0 without any.
+fn per_search(days: &[DayStats], figure: fn(&DayStats) -> f64) -> f64 {
+    let n = total(days);
+    if n == 0 {
+        return 0.0;
+    }
+    days.iter().map(|d| figure(d) * d.searches as f64).sum::<f64>() / n as f64
+}
 
 fn entry_json(e: &SearchEntry) -> Value {
     json!({
@@ -121,12 +134,10 @@ pub async fn popular_queries(app: &App, principal: &Principal, query: Fields) ->
 pub async fn search_trends(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
     let (since, period) = since(&query)?;
     let days = app.store.search_days(&principal.user_id, since).await?;
-    let total: i64 = days.iter().map(|d| d.searches).sum();
-    let results: f64 = days.iter().map(|d| d.average_results * d.searches as f64).sum();
     Ok(Reply::ok(json!({
         "period": period,
-        "totalSearches": total,
-        "averageResultsPerSearch": if total > 0 { results / total as f64 } else { 0.0 },
+        "totalSearches": total(&days),
+        "averageResultsPerSearch": per_search(&days, |d| d.average_results),
         "trendsData": days
             .iter()
             .map(|d| json!({"date": d.date, "searches": d.searches, "averageResponseTime": d.average_ms}))
@@ -138,20 +149,12 @@ pub async fn search_trends(app: &App, principal: &Principal, query: Fields) -> R
 pub async fn performance(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
     let (since, _) = since(&query)?;
     let days = app.store.search_days(&principal.user_id, since).await?;
-    let total: i64 = days.iter().map(|d| d.searches).sum();
-    let weighted = |f: fn(&crate::store::DayStats) -> f64| {
-        if total == 0 {
-            0.0
-        } else {
-            days.iter().map(|d| f(d) * d.searches as f64).sum::<f64>() / total as f64
-        }
-    };
     let span_days = ((now_ms() - since) as f64 / DAY_MS as f64).max(1.0);
     Ok(Reply::ok(json!({
-        "averageResponseTime": weighted(|d| d.average_ms),
-        "errorRate": weighted(|d| d.error_rate),
+        "averageResponseTime": per_search(&days, |d| d.average_ms),
+        "errorRate": per_search(&days, |d| d.error_rate),
         // Searches per day over the window.
-        "throughput": total as f64 / span_days,
+        "throughput": total(&days) as f64 / span_days,
         "performanceData": days
             .iter()
             .map(|d| json!({"date": d.date, "averageResponseTime": d.average_ms, "errorRate": d.error_rate}))
@@ -166,19 +169,14 @@ pub async fn dashboard(app: &App, principal: &Principal) -> Result<Reply, ApiErr
     let week = app.store.search_days(user, now - 7 * DAY_MS).await?;
     let month = app.store.search_days(user, now - 30 * DAY_MS).await?;
     let today_date = iso(now)[..10].to_string();
-    let total: i64 = month.iter().map(|d| d.searches).sum();
-    let average = |days: &[crate::store::DayStats], f: fn(&crate::store::DayStats) -> f64| {
-        let n: i64 = days.iter().map(|d| d.searches).sum();
-        if n == 0 { 0.0 } else { days.iter().map(|d| f(d) * d.searches as f64).sum::<f64>() / n as f64 }
-    };
     let top = app.store.popular_queries(user, now - 7 * DAY_MS, 1).await?;
     let (recent, _) = app.store.search_history(user, 5, 0).await?;
     let databases = app.store.databases_of_user(user).await?;
     let keys = app.store.keys_of_user(user).await?;
     Ok(Reply::ok(json!({
         "summary": {
-            "totalSearches": total,
-            "averageResponseTime": average(&month, |d| d.average_ms),
+            "totalSearches": total(&month),
+            "averageResponseTime": per_search(&month, |d| d.average_ms),
             "connectedDatabases": databases.iter().filter(|d| d.is_active && d.connection_status == "connected").count(),
             "activeApiKeys": keys.iter().filter(|k| k.is_usable(now)).count(),
         },
@@ -188,9 +186,9 @@ pub async fn dashboard(app: &App, principal: &Principal) -> Result<Reply, ApiErr
             .collect::<Vec<_>>(),
         "quickStats": {
             "searchesToday": week.iter().filter(|d| d.date == today_date).map(|d| d.searches).sum::<i64>(),
-            "searchesThisWeek": week.iter().map(|d| d.searches).sum::<i64>(),
+            "searchesThisWeek": total(&week),
             "topQuery": top.first().map(|q| html_escape(&q.query)),
-            "errorRate": average(&week, |d| d.error_rate),
+            "errorRate": per_search(&week, |d| d.error_rate),
         },
         "period": "month",
     })))
@@ -202,14 +200,14 @@ pub async fn insights(app: &App, principal: &Principal) -> Result<Reply, ApiErro
     let user = &principal.user_id;
     let since = now_ms() - 30 * DAY_MS;
     let days = app.store.search_days(user, since).await?;
-    let total: i64 = days.iter().map(|d| d.searches).sum();
+    let total = total(&days);
     let mut insights = vec![];
     if total == 0 {
         insights.push(json!({"type": "usage", "title": "No searches yet",
             "description": "No searches in the last 30 days.", "confidence": 1.0}));
     } else {
-        let avg = days.iter().map(|d| d.average_ms * d.searches as f64).sum::<f64>() / total as f64;
-        let errors = days.iter().map(|d| d.error_rate * d.searches as f64).sum::<f64>() / total as f64;
+        let avg = per_search(&days, |d| d.average_ms);
+        let errors = per_search(&days, |d| d.error_rate);
         insights.push(json!({"type": "usage", "title": "Search volume",
             "description": format!("{total} searches in the last 30 days, on {} day(s).", days.len()), "confidence": 1.0}));
         insights.push(json!({"type": "performance", "title": "Response time",

@@ -238,9 +238,9 @@ pub async fn schema(app: &App, principal: &Principal, id: &str) -> Result<Reply,
     let record = owned(app, principal, id).await?;
     let pool = app.pool(&record).await?;
     let timeout = app.config.connect_timeout() + app.config.query_timeout() * 2;
-    let schema = match pool.call(|reply| PoolMsg::Schema { refresh: true, reply }, Some(timeout)).await {
-        Ok(ractor::rpc::CallResult::Success(result)) => result.map_err(|e| unavailable(&e))?,
-        _ => return Err(unavailable(&PoolError::Timeout)),
-    };
+    let schema = pool::ask(&pool, timeout, |reply| PoolMsg::Schema { refresh: true, reply })
+        .await
+        .and_then(|answer| answer)
+        .map_err(|e| unavailable(&e))?;
     Ok(Reply::ok(serde_json::to_value(&*schema).map_err(ApiError::internal)?))
 }

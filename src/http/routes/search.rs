@@ -184,7 +184,7 @@ pub async fn analyze(app: &App, principal: &Principal, fields: Fields) -> Result
     let targets = targets(app, principal, wanted.as_deref()).await?;
     let limits = limits(app);
     let mut recommendations = vec![];
-    let short: Vec<String> = search::words_of_query(&request.query).into_iter().filter(|w| w.chars().count() < MIN_TOKEN).collect();
+    let short: Vec<String> = crate::engine::boolean::words(&request.query).into_iter().filter(|w| w.chars().count() < MIN_TOKEN).collect();
     if !short.is_empty() {
         recommendations.push(format!(
             "Words shorter than {MIN_TOKEN} characters are not in InnoDB's FULLTEXT index (innodb_ft_min_token_size) and match nothing: {}",
