@@ -49,7 +49,12 @@ fn admission(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let limits = rt.block_on(async {
         let settings =
-            LimiterSettings { clock: SystemClock::shared(), idle_ms: 600_000, tick: Duration::from_secs(30) };
+            LimiterSettings {
+                clock: SystemClock::shared(),
+                idle_ms: 600_000,
+                tick: Duration::from_secs(30),
+                attempt_window_secs: 10,
+            };
         RateLimits::start(settings, 5_000).await.unwrap()
     });
     let tier = Arc::new(unlimited());

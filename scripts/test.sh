@@ -54,10 +54,16 @@ fi
 export ALTUS4_DATASETS="$datasets"
 say "running the test suite"
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+# Every server's logs land here; the last test scans them all for leaked secrets.
+export ALTUS4_TEST_LOG_DIR="$(mktemp -d)"
+trap 'rm -rf "$log" "$ALTUS4_TEST_LOG_DIR"' EXIT
 set +e
-cargo test --workspace --locked 2>&1 | tee "$log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+say "scanning every log line of the suite for keys, passwords and tokens"
+cargo test --locked --test log_scan -- --ignored 2>&1 | tee -a "$log"
+scan=${PIPESTATUS[0]}
+[ "$status" -ne 0 ] || status=$scan
 set -e
 # One closing line for the whole run, summed over every test binary.
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')

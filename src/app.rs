@@ -13,7 +13,8 @@ use altus4_actors::key_cache::{KeyCache, KeyCacheConfig, KeyDigest, KeyLookup};
 use altus4_actors::limiter::{LimiterSettings, RateLimits};
 use altus4_actors::rate::Tier;
 use altus4_actors::registry::RegistryHandle;
-use altus4_actors::usage::{Usage, UsageMsg, UsageRecorder, UsageSink, UsageTally};
+use altus4_actors::batch::{BatchMsg, BatchSink, BatchWriter};
+use altus4_actors::usage::{Usage, UsageTally};
 use ractor::{Actor, ActorRef};
 
 use crate::auth::password::PasswordHasher;
@@ -40,22 +41,41 @@ impl KeyLookup for StoreKeys {
 /// Usage batches go to the metadata store.
 pub struct StoreUsage(pub Store);
 
-impl UsageSink for StoreUsage {
+impl BatchSink<Usage> for StoreUsage {
     async fn write(&self, batch: Vec<Usage>) -> Result<(), String> {
         self.0.record_usage(batch).await.map_err(|e| e.to_string())
+    }
+}
+
+/// Key revocation as both the API and the incident responder do it: stored first, then evicted
+/// from the cache, so the very next request with the key is refused.
+#[derive(Clone)]
+pub struct Keys {
+    store: Store,
+    cache: KeyCache<Arc<KeyRecord>>,
+}
+
+impl Keys {
+    /// Revokes `key_id` of `user_id`; `false` if the user has no such key.
+    pub async fn revoke(&self, user_id: &str, key_id: &str) -> Result<bool, ApiError> {
+        let Some(digest) = self.store.revoke_key(user_id, key_id).await? else { return Ok(false) };
+        self.cache.invalidate(digest).await.map_err(ApiError::Busy)?;
+        Ok(true)
     }
 }
 
 /// The rate-limit tiers in force; replaced whole on reload.
 pub struct Tiers {
     by_name: HashMap<String, Arc<Tier>>,
+    /// The same tiers with every limit divided (keys flagged for rapid fire).
+    restricted: HashMap<String, Arc<Tier>>,
     default: Arc<Tier>,
     /// The limits for unauthenticated endpoints, per client address.
     pub ip: Arc<Tier>,
 }
 
 impl Tiers {
-    pub fn from_config(rl: &RateLimitConfig) -> Self {
+    pub fn from_config(rl: &RateLimitConfig, restricted_divisor: u32) -> Self {
         let by_name: HashMap<String, Arc<Tier>> = rl
             .tiers
             .iter()
@@ -71,6 +91,20 @@ impl Tiers {
             })
             .collect();
         let default = Arc::clone(&by_name[&rl.default_tier]);
+        let divisor = restricted_divisor.max(1);
+        let restricted = by_name
+            .iter()
+            .map(|(name, t)| {
+                let tier = Tier {
+                    name: format!("{name}-restricted"),
+                    per_hour: (t.per_hour / divisor).max(1),
+                    per_minute: (t.per_minute / divisor).max(1),
+                    burst: (t.burst / divisor).max(1),
+                    block_ms: t.block_ms,
+                };
+                (name.clone(), Arc::new(tier))
+            })
+            .collect();
         let ip = Arc::new(Tier {
             name: "ip".into(),
             per_hour: rl.ip.per_hour,
@@ -78,7 +112,13 @@ impl Tiers {
             burst: rl.ip.burst,
             block_ms: rl.ip.block_secs * 1000,
         });
-        Self { by_name, default, ip }
+        Self { by_name, restricted, default, ip }
+    }
+
+    /// The restricted form of the tier named `name` (or of the default tier).
+    pub fn restricted(&self, name: &str) -> Arc<Tier> {
+        let name = if self.by_name.contains_key(name) { name } else { &self.default.name };
+        Arc::clone(&self.restricted[name])
     }
 
     /// The tier named `name`, or the default tier if it is no longer configured.
@@ -111,8 +151,11 @@ pub struct App {
     pub limits: RateLimits,
     pub ip_limits: IpLimits,
     /// Per-key usage not yet written; the recorder writes it in batches.
-    pub usage: UsageTally,
-    usage_recorder: ActorRef<UsageMsg>,
+    pub usage: Arc<UsageTally>,
+    usage_recorder: ActorRef<BatchMsg>,
+    pub keys: Keys,
+    pub audit: crate::audit::Audit,
+    pub incidents: crate::incidents::Incidents,
     pub trusted_proxies: Vec<Cidr>,
     pub cors: crate::http::cors::Cors,
     tiers: RwLock<Arc<Tiers>>,
@@ -172,6 +215,7 @@ impl App {
             clock: Arc::clone(&clock),
             idle_ms: rl.idle_secs * 1000,
             tick: Duration::from_secs(rl.idle_check_secs),
+            attempt_window_secs: config.incidents.rapid_fire_window_secs,
         };
         let limits = RateLimits::start(settings, ACTOR_TIMEOUT_MS)
             .await
@@ -179,13 +223,32 @@ impl App {
         // Remember an address for longer than the hour window, so a quiet one cannot regain
         // its budget early by being forgotten.
         let ip_limits = IpLimits::new(Arc::clone(&clock), rl.ip.max_tracked, Duration::from_secs(2 * 3600));
-        let usage = UsageTally::default();
-        let recorder =
-            UsageRecorder::new(StoreUsage(store.clone()), usage.clone(), Duration::from_millis(rl.usage_flush_ms));
+        let usage = Arc::new(UsageTally::default());
+        let recorder = BatchWriter::new(
+            "usage",
+            Arc::clone(&usage),
+            StoreUsage(store.clone()),
+            Duration::from_millis(rl.usage_flush_ms),
+        );
         let (usage_recorder, _) =
             Actor::spawn(None, recorder, ()).await.map_err(|e| format!("cannot start the usage recorder: {e}"))?;
         let trusted_proxies = rl.ip.trusted_proxies.iter().filter_map(|p| Cidr::parse(p)).collect();
-        let tiers = RwLock::new(Arc::new(Tiers::from_config(rl)));
+        let tiers = RwLock::new(Arc::new(Tiers::from_config(rl, config.incidents.rapid_fire_divisor)));
+        let keys = Keys { store: store.clone(), cache: key_cache.clone() };
+        let audit = crate::audit::Audit::start(
+            store.clone(),
+            Duration::from_millis(config.audit.flush_ms),
+            config.audit.max_pending,
+        )
+        .await?;
+        let incidents = crate::incidents::Incidents::start(
+            &config.incidents,
+            rl.ip.ipv6_prefix,
+            Arc::clone(&clock),
+            audit.clone(),
+            keys.clone(),
+        )
+        .await?;
         let search_cache = (config.search.cache_ttl_secs > 0).then(|| {
             moka::future::Cache::builder()
                 .max_capacity(config.search.cache_max_entries)
@@ -207,6 +270,9 @@ impl App {
             ip_limits,
             usage,
             usage_recorder,
+            keys,
+            audit,
+            incidents,
             trusted_proxies,
             cors,
             tiers,
@@ -230,7 +296,7 @@ impl App {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let config = Config::parse(&text).map_err(|e| format!("invalid {}: {e}", path.display()))?;
         config.validate().map_err(|e| e.to_string())?;
-        let tiers = Tiers::from_config(&config.rate_limits);
+        let tiers = Tiers::from_config(&config.rate_limits, self.config.incidents.rapid_fire_divisor);
         let names = tiers.names().into_iter().map(String::from).collect();
         *self.tiers.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tiers);
         Ok(names)
@@ -316,9 +382,11 @@ impl App {
         self.key_cache.invalidate(digest).await.map_err(ApiError::Busy)
     }
 
-    /// Flushes pending usage and stops the recorder (shutdown).
+    /// Writes pending usage and audit events and stops their writers (shutdown, once the HTTP
+    /// server has drained).
     pub async fn shutdown(&self) {
         let _ = self.usage_recorder.stop_and_wait(None, Some(Duration::from_secs(5))).await;
+        self.audit.stop().await;
     }
 }
 

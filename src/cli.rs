@@ -107,16 +107,50 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn init_logging(config: &Config) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.logging.filter));
     // Logs go to stderr, coloured only on a terminal.
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let console = tracing_subscriber::fmt::layer()
         .with_target(true)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_filter(filter);
+    // Warnings and errors (the security events among them) also go, as JSON lines, to the
+    // security log, whatever the console filter says.
+    let (security, problem) = match config.security_log_path().map(|p| open_security_log(&p).map_err(|e| (p, e))) {
+        Some(Ok(file)) => {
+            let layer = tracing_subscriber::fmt::layer()
+                .json()
+                .with_target(true)
+                .with_current_span(false)
+                .with_writer(Arc::new(file))
+                .with_filter(tracing_subscriber::filter::LevelFilter::WARN);
+            (Some(layer), None)
+        }
+        Some(Err((path, e))) => (None, Some(format!("cannot open the security log {}: {e}", path.display()))),
+        None => (None, None),
+    };
+    tracing_subscriber::registry().with(console).with(security).init();
+    if let Some(problem) = problem {
+        tracing::error!("{problem}; security events go to the console only");
+    }
+}
+
+/// Opens the security log for appending, readable by the owner only.
+fn open_security_log(path: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 pub fn run(cli: Cli) -> Result<(), String> {
@@ -206,12 +240,17 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
     rt.block_on(async move {
         let listen = config.server.listen;
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::http::tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let app = App::start(config, config_path, store, master).await?;
         std::fs::write(&pid_file, std::process::id().to_string())
             .map_err(|e| format!("cannot write {}: {e}", pid_file.display()))?;
         reload_on_sighup(Arc::clone(&app));
-        tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, "altus4 listening");
-        crate::http::serve(Arc::clone(&app), listener, shutdown_signal()).await;
+        tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, scheme, "altus4 listening");
+        crate::http::serve(Arc::clone(&app), listener, tls, shutdown_signal()).await;
         app.shutdown().await;
         let _ = std::fs::remove_file(&pid_file);
         tracing::info!("altus4 stopped");

@@ -24,6 +24,8 @@ pub struct Config {
     pub targets: TargetConfig,
     pub search: SearchConfig,
     pub rate_limits: RateLimitConfig,
+    pub audit: AuditConfig,
+    pub incidents: IncidentConfig,
     pub logging: LoggingConfig,
 }
 
@@ -42,6 +44,14 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Browser origins allowed to call the API (`scheme://host[:port]`); empty: no CORS.
     pub cors_origins: Vec<String>,
+    /// Largest request head (request line plus headers) in bytes; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Longest time one request may take from its headers to its response (then 503).
+    pub request_timeout_secs: u64,
+    /// PEM certificate chain and private key: when both are set, the server speaks HTTPS only
+    /// (TLS 1.2+, HTTP/2 and HTTP/1.1 by ALPN) and sends Strict-Transport-Security.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,9 +162,45 @@ pub struct IpLimitConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// How often accepted audit events are written (one transaction per batch).
+    pub flush_ms: u64,
+    /// Events held in memory while the store is failing; past this the oldest are dropped.
+    pub max_pending: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncidentConfig {
+    /// More failed authentications than this from one address within the window blocks it.
+    pub auth_failure_limit: u32,
+    pub auth_failure_window_secs: u64,
+    /// How long a blocked address gets 403 IP_BLOCKED.
+    pub block_secs: u64,
+    /// More requests than this on one key within the window (refused ones included) is rapid
+    /// fire: the key's limits are divided by `rapid_fire_divisor` for `rapid_fire_penalty_secs`.
+    pub rapid_fire_requests: u32,
+    pub rapid_fire_window_secs: u64,
+    pub rapid_fire_penalty_secs: u64,
+    pub rapid_fire_divisor: u32,
+    /// Refuse search queries that look like SQL injection probes (400) instead of only logging.
+    pub reject_injection: bool,
+    /// Revoke a key after this many incidents within a day; 0 never revokes.
+    pub revoke_after_incidents: u32,
+    /// Incidents are POSTed here as JSON when set (http:// or https://).
+    pub webhook_url: Option<String>,
+    /// Client addresses whose failures are tracked at once (bounded memory under attack).
+    pub max_tracked: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LoggingConfig {
     /// A tracing filter such as `info` or `altus4=debug,info`; `RUST_LOG` overrides it.
     pub filter: String,
+    /// JSON-lines file for warnings and errors (security events among them); relative paths are
+    /// under the data dir; empty: none.
+    pub security_log: PathBuf,
 }
 
 impl Default for Config {
@@ -168,6 +214,8 @@ impl Default for Config {
             targets: TargetConfig::default(),
             search: SearchConfig::default(),
             rate_limits: RateLimitConfig::default(),
+            audit: AuditConfig::default(),
+            incidents: IncidentConfig::default(),
             logging: LoggingConfig::default(),
         }
     }
@@ -182,6 +230,10 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             shutdown_grace_secs: 10,
             cors_origins: vec![],
+            max_header_bytes: 64 * 1024,
+            request_timeout_secs: 60,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -265,9 +317,33 @@ impl Default for IpLimitConfig {
     }
 }
 
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { flush_ms: 200, max_pending: 100_000 }
+    }
+}
+
+impl Default for IncidentConfig {
+    fn default() -> Self {
+        Self {
+            auth_failure_limit: 10,
+            auth_failure_window_secs: 300,
+            block_secs: 3600,
+            rapid_fire_requests: 50,
+            rapid_fire_window_secs: 10,
+            rapid_fire_penalty_secs: 600,
+            rapid_fire_divisor: 4,
+            reject_injection: true,
+            revoke_after_incidents: 0,
+            webhook_url: None,
+            max_tracked: 100_000,
+        }
+    }
+}
+
 impl Default for LoggingConfig {
     fn default() -> Self {
-        Self { filter: "info".into() }
+        Self { filter: "info".into(), security_log: PathBuf::from("security.log") }
     }
 }
 
@@ -402,10 +478,44 @@ impl Config {
                 });
             }
         }
+        positive("server.max_header_bytes", self.server.max_header_bytes as u64)?;
+        positive("server.request_timeout_secs", self.server.request_timeout_secs)?;
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return Err(ConfigError::Field {
+                field: "server.tls_cert",
+                message: "tls_cert and tls_key must be set together".into(),
+            });
+        }
+        positive("audit.flush_ms", self.audit.flush_ms)?;
+        positive("audit.max_pending", self.audit.max_pending as u64)?;
+        let inc = &self.incidents;
+        positive("incidents.auth_failure_window_secs", inc.auth_failure_window_secs)?;
+        positive("incidents.block_secs", inc.block_secs)?;
+        positive("incidents.rapid_fire_requests", u64::from(inc.rapid_fire_requests))?;
+        positive("incidents.rapid_fire_penalty_secs", inc.rapid_fire_penalty_secs)?;
+        positive("incidents.rapid_fire_divisor", u64::from(inc.rapid_fire_divisor))?;
+        positive("incidents.max_tracked", inc.max_tracked)?;
+        if !(1..=300).contains(&inc.rapid_fire_window_secs) {
+            return Err(ConfigError::Field { field: "incidents.rapid_fire_window_secs", message: "must be 1 to 300".into() });
+        }
+        if let Some(url) = &inc.webhook_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || reqwest::Url::parse(url).is_err() {
+                return Err(ConfigError::Field {
+                    field: "incidents.webhook_url",
+                    message: "must be an http:// or https:// URL".into(),
+                });
+            }
+        }
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Field { field: "storage.data_dir", message: "must not be empty".into() });
         }
         Ok(())
+    }
+
+    /// The security log's path, if one is configured.
+    pub fn security_log_path(&self) -> Option<PathBuf> {
+        let path = &self.logging.security_log;
+        (!path.as_os_str().is_empty()).then(|| self.storage.data_dir.join(path))
     }
 
     pub fn body_timeout(&self) -> Duration {

@@ -33,6 +33,12 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("this action requires the `{required}` permission")]
     InsufficientPermissions { required: &'static str },
+    /// The client address is blocked after repeated failed authentications.
+    #[error("this address is blocked after repeated failed authentications; retry in {retry_after_secs} seconds")]
+    IpBlocked { retry_after_secs: u64 },
+    /// Input shaped like an SQL injection probe (refused when so configured).
+    #[error("`{field}` looks like an SQL injection probe and was refused")]
+    SuspiciousInput { field: &'static str, shape: &'static str },
 
     #[error("{what} not found")]
     NotFound { what: &'static str },
@@ -77,12 +83,14 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            Validation { .. } | MalformedJson(_) | SearchFailed(_) | ConnectionFailed(_) => StatusCode::BAD_REQUEST,
+            Validation { .. } | MalformedJson(_) | SearchFailed(_) | ConnectionFailed(_) | SuspiciousInput { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             NoApiKey | InvalidApiKey | NoToken | InvalidToken | InvalidCredentials => StatusCode::UNAUTHORIZED,
-            InsufficientPermissions { .. } => StatusCode::FORBIDDEN,
+            InsufficientPermissions { .. } | IpBlocked { .. } => StatusCode::FORBIDDEN,
             NotFound { .. } | RouteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             UserExists | ApiKeyExists => StatusCode::CONFLICT,
@@ -96,7 +104,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         use ApiError::*;
         match self {
-            Validation { .. } | MalformedJson(_) => "VALIDATION_ERROR",
+            Validation { .. } | MalformedJson(_) | SuspiciousInput { .. } => "VALIDATION_ERROR",
             PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             RequestTimeout => "REQUEST_TIMEOUT",
@@ -106,6 +114,7 @@ impl ApiError {
             InvalidToken => "INVALID_TOKEN",
             InvalidCredentials => "INVALID_CREDENTIALS",
             InsufficientPermissions { .. } => "INSUFFICIENT_PERMISSIONS",
+            IpBlocked { .. } => "IP_BLOCKED",
             NotFound { .. } | RouteNotFound => "NOT_FOUND",
             MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             UserExists => "USER_EXISTS",
@@ -127,12 +136,22 @@ impl ApiError {
         }
     }
 
+    /// Seconds to put in `Retry-After`, for refusals that end by themselves.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::IpBlocked { retry_after_secs } | ApiError::RateLimited { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
     /// The contract's `error.details`, when there is something structured to say.
     pub fn details(&self) -> Option<Value> {
         match self {
             ApiError::Validation { field, .. } => Some(json!({ "field": field })),
             ApiError::InsufficientPermissions { required } => Some(json!({ "required": [required] })),
             ApiError::PayloadTooLarge { limit } => Some(json!({ "limitBytes": limit })),
+            ApiError::IpBlocked { retry_after_secs } => Some(json!({ "retryAfter": retry_after_secs })),
+            ApiError::SuspiciousInput { field, shape } => Some(json!({ "field": field, "reason": "suspicious", "shape": shape })),
             ApiError::RateLimited { limit, remaining, reset_time, retry_after_secs, tier } => Some(json!({
                 "limit": limit,
                 "remaining": remaining,

@@ -5,6 +5,7 @@
 //! benchmarks in `benches/` measure the real functions. See ARCHITECTURE.md for the map.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -12,5 +13,6 @@ pub mod crypto;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod incidents;
 pub mod secrets;
 pub mod store;

@@ -103,16 +103,7 @@ async fn insights_and_admin_analytics() {
     // Admin routes: refused to a user, served to an administrator created by the operator.
     let (status, body) = server.get("/api/v1/analytics/admin/system-overview", Some(&t.token)).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("INSUFFICIENT_PERMISSIONS")));
-    let created = std::process::Command::new(env!("CARGO_BIN_EXE_altus4"))
-        .args(["create-admin", "--email", "root@example.com", "--data-dir"])
-        .arg(&server.data_dir)
-        .env("ALTUS4_ADMIN_PASSWORD", "admin passphrase")
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let (_, body) = server.post("/api/v1/auth/login", None, json!({"email": "root@example.com", "password": "admin passphrase"})).await;
-    let admin = body["data"]["token"].as_str().unwrap().to_string();
-    assert_eq!(body["data"]["user"]["role"], "admin");
+    let admin = server.admin_token("root@example.com").await;
 
     let (status, body) = server.get("/api/v1/analytics/admin/system-overview", Some(&admin)).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -194,15 +194,7 @@ async fn an_admin_can_reload_tiers_over_the_api() {
     let (status, _) = server.post("/api/v1/admin/reload", Some(&token), json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let created = std::process::Command::new(env!("CARGO_BIN_EXE_altus4"))
-        .args(["create-admin", "--email", "ops@example.com", "--data-dir"])
-        .arg(&server.data_dir)
-        .env("ALTUS4_ADMIN_PASSWORD", "ops passphrase")
-        .output()
-        .unwrap();
-    assert!(created.status.success());
-    let (_, body) = server.post("/api/v1/auth/login", None, json!({"email": "ops@example.com", "password": "ops passphrase"})).await;
-    let admin = body["data"]["token"].as_str().unwrap().to_string();
+    let admin = server.admin_token("ops@example.com").await;
 
     let (key, _) = server.create_key(&token, &["search"]).await;
     std::fs::write(&server.config_path, tiers(7, 1000, "")).unwrap();

@@ -4,6 +4,7 @@
 //! through the small traits this crate defines (for example [`key_cache::KeyLookup`]), so the
 //! product crate decides where data lives and these pieces can be tested on their own.
 
+pub mod batch;
 pub mod breaker;
 pub mod clock;
 pub mod ip_limits;

@@ -33,6 +33,8 @@ pub struct LimiterSettings {
     pub idle_ms: u64,
     /// How often the sweeper asks every actor whether it is idle.
     pub tick: Duration,
+    /// The window [`Decision::attempts`] counts over (rapid-fire detection).
+    pub attempt_window_secs: u64,
 }
 
 pub struct LimiterActor {
@@ -50,7 +52,7 @@ impl Actor for LimiterActor {
     type Arguments = ();
 
     async fn pre_start(&self, _: ActorRef<LimiterMsg>, _: ()) -> Result<LimiterState, ActorProcessingErr> {
-        Ok(LimiterState { limiter: Limiter::new(), last_seen: self.settings.clock.now_ms() })
+        Ok(LimiterState { limiter: Limiter::with_attempt_window(self.settings.attempt_window_secs), last_seen: self.settings.clock.now_ms() })
     }
 
     async fn handle(
@@ -164,7 +166,7 @@ mod tests {
 
     async fn limits(clock: Arc<ManualClock>, idle_ms: u64) -> RateLimits {
         // Ticks every 250 ms: with 10,000 actors, faster ticks would be most of the test's work.
-        let settings = LimiterSettings { clock, idle_ms, tick: Duration::from_millis(250) };
+        let settings = LimiterSettings { clock, idle_ms, tick: Duration::from_millis(250), attempt_window_secs: 10 };
         RateLimits::start(settings, 10_000).await.unwrap()
     }
 

@@ -170,6 +170,9 @@ pub struct Decision {
     pub retry_at_ms: Option<u64>,
     /// The key is inside a block period.
     pub blocked: bool,
+    /// Requests seen (admitted or refused) in the attempt window, this one included: what
+    /// rapid-fire detection looks at, since refused requests are part of an attack too.
+    pub attempts: u32,
 }
 
 /// A refusal's wait in whole seconds, rounded up (never 0 for a refusal).
@@ -177,14 +180,19 @@ pub fn whole_seconds_until(now_ms: u64, at_ms: u64) -> u64 {
     at_ms.saturating_sub(now_ms).div_ceil(1000).max(1)
 }
 
-/// Per-key limiter state: three windows and a block.
+/// Per-key limiter state: three windows, a block, and an attempt counter.
 #[derive(Clone, Debug)]
 pub struct Limiter {
     second: Window,
     minute: Window,
     hour: Window,
+    /// Every request, admitted or not, over a short window (1 s buckets).
+    attempts: Window,
     blocked_until: u64,
 }
+
+/// The attempt window when none is given.
+pub const DEFAULT_ATTEMPT_WINDOW_SECS: u64 = 10;
 
 impl Default for Limiter {
     fn default() -> Self {
@@ -194,7 +202,13 @@ impl Default for Limiter {
 
 impl Limiter {
     pub fn new() -> Self {
+        Self::with_attempt_window(DEFAULT_ATTEMPT_WINDOW_SECS)
+    }
+
+    pub fn with_attempt_window(secs: u64) -> Self {
+        let secs = secs.max(1);
         Self {
+            attempts: Window::new(secs * 1000, secs),
             // 100 ms buckets: a burst slot frees at most 100 ms late.
             second: Window::new(1_000, 10),
             // 1 s buckets for the minute, 1 min buckets for the hour.
@@ -223,6 +237,10 @@ impl Limiter {
     }
 
     fn decide(&mut self, tier: &Tier, now: u64, count: bool) -> Decision {
+        if count {
+            self.attempts.record(now);
+        }
+        let attempts = self.attempts.count(now);
         let blocked = now < self.blocked_until;
         // The latest of the windows' re-admission times, and which window it is.
         let mut latest: Option<(WindowKind, u64, u32)> = None;
@@ -251,6 +269,7 @@ impl Limiter {
                 reset_at_ms: retry_at,
                 retry_at_ms: Some(retry_at),
                 blocked: block_end > now,
+                attempts,
             };
         }
         if count {
@@ -275,12 +294,17 @@ impl Limiter {
             reset_at_ms,
             retry_at_ms: None,
             blocked: false,
+            attempts,
         }
     }
 
     /// Nothing counted and no block running: the state can be dropped without losing anything.
     pub fn is_idle(&mut self, now: u64) -> bool {
-        now >= self.blocked_until && self.second.is_empty(now) && self.minute.is_empty(now) && self.hour.is_empty(now)
+        now >= self.blocked_until
+            && self.second.is_empty(now)
+            && self.minute.is_empty(now)
+            && self.hour.is_empty(now)
+            && self.attempts.is_empty(now)
     }
 }
 
@@ -438,5 +462,16 @@ mod tests {
         }
         let bytes = std::mem::size_of::<Limiter>() + l.second.heap_bytes() + l.minute.heap_bytes() + l.hour.heap_bytes();
         assert!(bytes < 1024, "{bytes} bytes");
+    }
+
+    #[test]
+    fn attempts_count_refused_requests_too_and_slide_out() {
+        let mut l = Limiter::with_attempt_window(10);
+        let t = tier(5, 100, 100, 0);
+        let last = (0..20).map(|i| l.check(&t, 1_000 + i * 10)).last().unwrap();
+        assert!(!last.allowed);
+        assert_eq!(last.attempts, 20, "refusals are attempts");
+        assert_eq!(l.peek(&t, 1_500).attempts, 20, "peeking counts nothing");
+        assert_eq!(l.peek(&t, 12_000).attempts, 0, "gone once the window has passed");
     }
 }

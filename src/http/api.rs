@@ -73,6 +73,9 @@ routes! {
     RegenerateKey => POST "/api/v1/keys/{keyId}/regenerate", "API Keys", TokenOrKey(P::KeysWrite), "New secret; the old one stops working";
     RateLimit => GET "/api/v1/rate-limit", "API Keys", AnyKey, "The calling key's rate-limit state";
     AdminReload => POST "/api/v1/admin/reload", "Management", TokenOrKey(P::Admin), "Reload rate-limit tiers from the configuration file";
+    AuditTrail => GET "/api/v1/audit", "Security", TokenOrKey(P::Analytics), "The account's audit trail (admins: everyone's; limit, offset, action, userId)";
+    Incidents => GET "/api/v1/admin/incidents", "Security", TokenOrKey(P::Admin), "Address blocks, restricted keys and recent incidents (admin)";
+    LiftBlock => DELETE "/api/v1/admin/blocks/{ip}", "Security", TokenOrKey(P::Admin), "Lift an address block (admin)";
     CreateDatabase => POST "/api/v1/databases", "Database", TokenOrKey(P::DatabaseWrite), "Register a database (connection checked first)";
     ListDatabases => GET "/api/v1/databases", "Database", TokenOrKey(P::DatabaseRead), "List the account's databases";
     DatabaseStatuses => GET "/api/v1/databases/status", "Database", TokenOrKey(P::DatabaseRead), "Last known status of every database";

@@ -27,6 +27,15 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The caller as the audit trail records it.
+    pub fn who(&self) -> crate::audit::Who {
+        let key_id = match &self.via {
+            Via::Key { key_id, .. } => Some(key_id.clone()),
+            Via::Token { .. } => None,
+        };
+        crate::audit::Who { user_id: Some(self.user_id.clone()), key_id }
+    }
+
     pub fn require(&self, needed: Permission) -> Result<(), ApiError> {
         let allowed = match &self.via {
             Via::Token { .. } => needed != Permission::Admin || self.role.as_deref() == Some("admin"),

@@ -99,5 +99,8 @@ pub fn failure(err: &ApiError, ctx: &RequestCtx) -> Response<Body> {
             response.headers_mut().insert(hyper::header::ALLOW, v);
         }
     }
+    if let Some(secs) = err.retry_after() {
+        response.headers_mut().insert(hyper::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     response
 }

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod ratelimit;
 pub mod router;
 pub mod routes;
+pub mod tls;
 pub mod views;
 
 use std::convert::Infallible;
@@ -26,15 +27,20 @@ use crate::app::App;
 use envelope::RequestCtx;
 
 /// Serves until `shutdown` resolves, then stops accepting and waits (up to the configured grace
-/// period) for in-flight requests to finish.
-pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+/// period) for in-flight requests to finish. With `tls`, every connection is HTTPS.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper only enforces the header-read timeout when a timer is installed.
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(app.config.server.header_read_timeout_secs))
-        .max_buf_size(64 * 1024);
+        .max_buf_size(app.config.server.max_header_bytes.max(8192));
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -63,9 +69,11 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl std::fut
         let app = Arc::clone(&app);
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
             // hyper's header-read timeout starts at the first byte: a connection that never
-            // sends one would otherwise be held open forever.
+            // sends one would otherwise be held open forever. The same bound covers the TLS
+            // handshake.
             let first_byte = Duration::from_secs(app.config.server.header_read_timeout_secs);
             let mut probe = [0u8; 1];
             match tokio::time::timeout(first_byte, stream.peek(&mut probe)).await {
@@ -83,8 +91,24 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl std::fut
                     Ok::<_, Infallible>(router::handle(app, req, ctx).await)
                 }
             });
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            let _ = watcher.watch(conn.into_owned()).await;
+            match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                Some(acceptor) => {
+                    let stream = match tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+            }
         });
     }
 

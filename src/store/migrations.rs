@@ -94,6 +94,29 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         UPDATE search_history SET query_key = lower(query);
         CREATE INDEX search_history_user_key ON search_history(user_id, query_key);
     "#,
+}, Migration {
+    version: 4,
+    name: "audit_trail",
+    sql: r#"
+        -- Append-only: no API updates or deletes rows, and rows outlive the account they name
+        -- (no foreign key), so deleting an account does not erase what it did.
+        CREATE TABLE audit_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            at INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            user_id TEXT,
+            key_id TEXT,
+            target TEXT,
+            client_ip TEXT NOT NULL,
+            user_agent TEXT,
+            request_id TEXT,
+            details TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX audit_events_user ON audit_events(user_id, seq);
+        CREATE INDEX audit_events_action ON audit_events(action, seq);
+    "#,
 }];
 
 fn ensure_table(conn: &Connection) -> rusqlite::Result<()> {

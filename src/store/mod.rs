@@ -5,6 +5,7 @@
 //! connection means one writer, which is what SQLite wants; WAL mode lets outside readers (an
 //! operator's `sqlite3`, the tests) look at the file while the server runs.
 
+mod audit;
 mod databases;
 mod history;
 mod keys;
@@ -17,6 +18,7 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+pub use audit::{AuditFilter, AuditRecord};
 pub use databases::{DatabaseRecord, NewDatabase};
 pub use history::{DayStats, QueryStats, SearchEntry, SystemCounts};
 pub use keys::{KeyChange, KeyRecord, NewKey};

@@ -41,7 +41,48 @@ per_hour = 1000000
 per_minute = 100000
 burst = 10000
 block_secs = 1
+
+[incidents]
+auth_failure_limit = 1000000
+rapid_fire_requests = 1000000
 "#;
+
+/// Where servers' logs go for the end-of-suite scan (`tests/log_scan.rs`): the test script sets
+/// `ALTUS4_TEST_LOG_DIR` to a fresh folder per run.
+pub fn log_dir() -> PathBuf {
+    let dir = std::env::var_os("ALTUS4_TEST_LOG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("altus4-test-logs"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Notes a secret the suite handled (a key, password or token), so the log scan can prove no
+/// log line contains it.
+pub fn remember_secret(secret: &str) {
+    use std::io::Write;
+    if secret.len() < 8 {
+        return;
+    }
+    let path = log_dir().join("secrets.txt");
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    // One write per line: appends from concurrent tests do not interleave.
+    file.write_all(format!("{secret}\n").as_bytes()).unwrap();
+}
+
+/// Remembers the secrets in a request body and its response.
+fn remember_secrets(request: Option<&Value>, response: &Value) {
+    for field in ["password", "currentPassword", "newPassword"] {
+        if let Some(p) = request.and_then(|b| b[field].as_str()) {
+            remember_secret(p);
+        }
+    }
+    for field in ["secretKey", "token"] {
+        if let Some(s) = response["data"][field].as_str() {
+            remember_secret(s);
+        }
+    }
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -59,12 +100,22 @@ impl Server {
 
     /// Starts the server with a configuration file and extra environment variables.
     pub async fn start_with(config: &str, env: &[(&str, &str)]) -> Self {
+        Self::launch(config, env, false).await
+    }
+
+    /// Starts a server whose configuration serves HTTPS (readiness is checked over TLS without
+    /// verifying the certificate; tests make their own verifying clients).
+    pub async fn start_tls(config: &str) -> Self {
+        Self::launch(config, &[], true).await
+    }
+
+    async fn launch(config: &str, env: &[(&str, &str)], tls: bool) -> Self {
         let data_dir = std::env::temp_dir().join(format!("altus4-e2e-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&data_dir).unwrap();
         let config_path = data_dir.with_extension("toml");
         std::fs::write(&config_path, config).unwrap();
         let port = free_port();
-        let log_path = std::env::temp_dir().join(format!("altus4-e2e-{port}.log"));
+        let log_path = log_dir().join(format!("altus4-{port}.log"));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_altus4"));
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--config"])
@@ -81,11 +132,15 @@ impl Server {
         let child = cmd.spawn().expect("altus4 binary starts");
         let server = Server {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
             data_dir,
             config_path,
             log_path,
-            client: Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            client: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .danger_accept_invalid_certs(tls)
+                .build()
+                .unwrap(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -106,13 +161,14 @@ impl Server {
         if let Some(auth) = auth {
             req = req.header("authorization", format!("Bearer {auth}"));
         }
-        if let Some(body) = body {
-            req = req.json(&body);
+        if let Some(body) = &body {
+            req = req.json(body);
         }
         let resp = req.send().await.expect("request completes");
         let status = resp.status();
         let text = resp.text().await.unwrap();
         let json: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON response {status}: {text}"));
+        remember_secrets(body.as_ref(), &json);
         assert!(json["meta"]["requestId"].is_string(), "envelope without meta: {json}");
         assert_eq!(json["success"].as_bool(), Some(status.is_success()), "success flag vs status: {json}");
         (status, json)
@@ -142,6 +198,23 @@ impl Server {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         (body["data"]["secretKey"].as_str().unwrap().into(), body["data"]["apiKey"]["id"].as_str().unwrap().into())
+    }
+
+    /// Creates an administrator through the operator's CLI (`altus4 create-admin`) and logs in;
+    /// returns the admin's token.
+    pub async fn admin_token(&self, email: &str) -> String {
+        let password = "admin passphrase";
+        let created = Command::new(env!("CARGO_BIN_EXE_altus4"))
+            .args(["create-admin", "--email", email, "--data-dir"])
+            .arg(&self.data_dir)
+            .env("ALTUS4_ADMIN_PASSWORD", password)
+            .output()
+            .unwrap();
+        assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+        let (status, body) = self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["user"]["role"], "admin");
+        body["data"]["token"].as_str().unwrap().to_string()
     }
 
     /// Registers a database with root credentials; returns its id.
@@ -212,6 +285,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Keep the security log for the end-of-suite scan.
+        let kept = self.log_path.with_extension("security.jsonl");
+        let _ = std::fs::copy(self.data_dir.join("security.log"), kept);
         let _ = std::fs::remove_dir_all(&self.data_dir);
         let _ = std::fs::remove_file(&self.config_path);
     }

@@ -41,7 +41,7 @@ fn entry_json(e: &SearchEntry) -> Value {
     })
 }
 
-fn page(query: &Fields) -> Result<(i64, i64), ApiError> {
+pub(crate) fn page(query: &Fields) -> Result<(i64, i64), ApiError> {
     Ok((query.opt_int("limit", 1, 100)?.unwrap_or(20), query.opt_int("offset", 0, 1_000_000)?.unwrap_or(0)))
 }
 

@@ -157,13 +157,9 @@ fn refuse_if_revoked(key: &KeyRecord) -> Result<(), ApiError> {
 
 pub async fn revoke(app: &App, principal: &Principal, key_id: &str) -> Result<Reply, ApiError> {
     let key_id = &manageable(app, principal, key_id).await?.id;
-    let digest = app
-        .store
-        .revoke_key(&principal.user_id, key_id)
-        .await?
-        .ok_or(ApiError::NotFound { what: "API key" })?;
-    // Evicted before answering, so the very next request with this key is refused.
-    app.evict_key(digest).await?;
+    if !app.keys.revoke(&principal.user_id, key_id).await? {
+        return Err(ApiError::NotFound { what: "API key" });
+    }
     tracing::info!(target: "security", event = "key_revoked", key_id = %key_id, user = %principal.user_id);
     Ok(Reply::ok(json!({ "revoked": true, "message": "API key revoked successfully" })))
 }

@@ -7,6 +7,8 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::app::App;
+use crate::audit::Origin;
+use crate::incidents::injection;
 use crate::engine::{ident, rows};
 use crate::engine::pool::PoolError;
 use crate::engine::search::{self, Limits, Mode, SearchError, Target};
@@ -130,9 +132,20 @@ async fn run_cached(
     Ok(outcome)
 }
 
-pub async fn search(app: &App, principal: &Principal, fields: Fields) -> Result<Reply, ApiError> {
+/// Queries shaped like SQL injection probes are incidents, and refused unless the operator
+/// switched refusal off.
+fn screen(app: &App, principal: &Principal, query: &str, origin: &Origin) -> Result<(), ApiError> {
+    let Some(shape) = injection::probe_shape(query) else { return Ok(()) };
+    if app.incidents.injection(&principal.who(), origin, shape) {
+        return Err(ApiError::SuspiciousInput { field: "query", shape });
+    }
+    Ok(())
+}
+
+pub async fn search(app: &App, principal: &Principal, fields: Fields, origin: &Origin) -> Result<Reply, ApiError> {
     let started = Instant::now();
     let (request, wanted) = request(&fields, app.config.search.max_query_chars)?;
+    screen(app, principal, &request.query, origin)?;
     let targets = targets(app, principal, wanted.as_deref()).await?;
     let result = run_cached(app, principal, &request, &targets).await;
     // Every search that got this far is recorded, failed ones too (they feed the error rate).
@@ -179,8 +192,9 @@ const MIN_TOKEN: usize = 3;
 /// `POST /api/v1/search/analyze`: how the search would run (the planned statements' EXPLAIN), how
 /// long it takes now, and advice (missing FULLTEXT indexes, words too short to be indexed, query
 /// rewrites). The search itself runs once to measure it; nothing is recorded.
-pub async fn analyze(app: &App, principal: &Principal, fields: Fields) -> Result<Reply, ApiError> {
+pub async fn analyze(app: &App, principal: &Principal, fields: Fields, origin: &Origin) -> Result<Reply, ApiError> {
     let (request, wanted) = request(&fields, app.config.search.max_query_chars)?;
+    screen(app, principal, &request.query, origin)?;
     let targets = targets(app, principal, wanted.as_deref()).await?;
     let limits = limits(app);
     let mut recommendations = vec![];

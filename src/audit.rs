@@ -1,0 +1,143 @@
+//! The audit trail: what security-relevant action happened, by whom, from where.
+//!
+//! Requests push [`AuditRecord`]s onto a bounded in-memory queue (no waiting on the request
+//! path); the audit writer actor ([`altus4_actors::batch::BatchWriter`]) appends them to the
+//! metadata store in one transaction per batch. Shutdown stops the writer only after the HTTP
+//! server has drained, and stopping writes what is queued: an event accepted before SIGTERM is
+//! on disk afterwards.
+//!
+//! Which routes are audited, and under which action name, is decided here ([`route_action`]),
+//! next to the route table rather than scattered through the handlers.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use altus4_actors::batch::{BatchMsg, BatchSink, BatchWriter, Queue};
+use ractor::{Actor, ActorRef};
+use serde_json::{json, Value};
+
+use crate::http::api::RouteId;
+use crate::store::{AuditRecord, Store};
+
+/// Audit batches go to the metadata store.
+struct StoreAudit(Store);
+
+impl BatchSink<AuditRecord> for StoreAudit {
+    async fn write(&self, batch: Vec<AuditRecord>) -> Result<(), String> {
+        self.0.append_audit(batch).await.map_err(|e| e.to_string())
+    }
+}
+
+/// Where a request came from, as the trail records it.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub client_ip: IpAddr,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Origin {
+    /// Longest user agent kept; the rest is cut.
+    const MAX_USER_AGENT: usize = 256;
+
+    pub fn new(client_ip: IpAddr, user_agent: Option<&str>, request_id: Option<&str>) -> Self {
+        let user_agent = user_agent.map(|ua| ua.chars().filter(|c| !c.is_control()).take(Self::MAX_USER_AGENT).collect());
+        Self { client_ip, user_agent, request_id: request_id.map(String::from) }
+    }
+
+    /// An event not caused by a request (the incident responder acting later).
+    pub fn system(client_ip: IpAddr) -> Self {
+        Self { client_ip, user_agent: None, request_id: None }
+    }
+}
+
+/// Who acted.
+#[derive(Clone, Debug, Default)]
+pub struct Who {
+    pub user_id: Option<String>,
+    pub key_id: Option<String>,
+}
+
+/// Builds one record; `id` and time are assigned here, when the event is accepted.
+pub fn record(action: &str, outcome: &str, who: &Who, target: Option<String>, origin: &Origin, details: Value) -> AuditRecord {
+    AuditRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        at: crate::store::now_ms(),
+        action: action.into(),
+        outcome: outcome.into(),
+        user_id: who.user_id.clone(),
+        key_id: who.key_id.clone(),
+        target,
+        client_ip: origin.client_ip.to_string(),
+        user_agent: origin.user_agent.clone(),
+        request_id: origin.request_id.clone(),
+        details: if details.is_object() { details } else { json!({}) },
+    }
+}
+
+/// Handle to the audit writer.
+#[derive(Clone)]
+pub struct Audit {
+    queue: Arc<Queue<AuditRecord>>,
+    writer: ActorRef<BatchMsg>,
+}
+
+impl Audit {
+    pub async fn start(store: Store, flush_every: Duration, capacity: usize) -> Result<Self, String> {
+        let queue = Queue::new(capacity);
+        let writer = BatchWriter::new("audit", Arc::clone(&queue), StoreAudit(store), flush_every);
+        let (writer, _) = Actor::spawn(None, writer, ()).await.map_err(|e| format!("cannot start the audit writer: {e}"))?;
+        Ok(Self { queue, writer })
+    }
+
+    /// Accepts an event; it is written within one flush interval.
+    pub fn push(&self, event: AuditRecord) {
+        self.queue.push(event);
+    }
+
+    /// Writes everything accepted so far (tests, and readers wanting their own latest events).
+    pub async fn flush(&self) {
+        let _ = self.writer.call(|reply| BatchMsg::Flush(Some(reply)), Some(Duration::from_secs(5))).await;
+    }
+
+    /// Events lost because the queue overflowed while the store was failing.
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped()
+    }
+
+    /// Writes what is pending and stops the writer (shutdown, after the HTTP server drained).
+    pub async fn stop(&self) {
+        let _ = self.writer.stop_and_wait(None, Some(Duration::from_secs(10))).await;
+    }
+}
+
+/// The action a successful or failed call of `route` is recorded as; `None`: not audited
+/// (reads of the caller's own lists and analytics are not security events).
+pub fn route_action(route: RouteId) -> Option<&'static str> {
+    use RouteId::*;
+    Some(match route {
+        Register => "account.registered",
+        Login => "auth.login",
+        UpdateProfile => "account.updated",
+        ChangePassword => "account.password_changed",
+        Logout => "auth.logout",
+        DeleteAccount => "account.deleted",
+        Setup | CreateKey => "key.created",
+        UpdateKey => "key.updated",
+        RevokeKey => "key.revoked",
+        RegenerateKey => "key.regenerated",
+        AdminReload => "admin.reload",
+        LiftBlock => "incident.block_lifted",
+        CreateDatabase => "database.added",
+        UpdateDatabase => "database.updated",
+        DeleteDatabase => "database.removed",
+        GetDatabase | TestDatabase | DatabaseSchema | Search | AnalyzeSearch => "database.accessed",
+        _ => return None,
+    })
+}
+
+/// The id of what a successful call created, read from its reply (keys, databases, accounts).
+pub fn created_id(data: &Value) -> Option<String> {
+    [&data["apiKey"]["id"], &data["user"]["id"], &data["id"]].into_iter().find_map(|v| v.as_str().map(String::from))
+}
