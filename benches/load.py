@@ -12,55 +12,10 @@ alternating A/B/A/B so drift affects both; reports req/s, p50, p99 and the ratio
 Usage: python3 benches/load.py [--binary target/release/altus4] [--duration 10] [--keys 5000]
 Needs wrk (apt-get install wrk) and taskset (util-linux).
 """
-import argparse, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time
 
-BENCH_CONFIG = """
-[rate_limits]
-default_tier = "bench"
-[rate_limits.tiers.bench]
-per_hour = 4000000000
-per_minute = 4000000000
-burst = 4000000000
-block_secs = 1
-[rate_limits.ip]
-per_hour = 4000000000
-per_minute = 4000000000
-burst = 4000000000
-block_secs = 1
-[logging]
-filter = "warn"
-"""
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-def call(base, method, path, body=None, token=None):
-    req = urllib.request.Request(base + path, method=method)
-    if body is not None:
-        req.data = json.dumps(body).encode(); req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", "Bearer " + token)
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
-
-def wrk(url, duration, conns, headers=(), script=None):
-    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
-    for h in headers:
-        cmd += ["-H", h]
-    if script:
-        cmd += ["-s", script]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=duration + 30).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    def pct(p):
-        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
-        v, unit = float(m.group(1)), m.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": pct(50), "p99_ms": pct(99), "non2xx": int(non2xx.group(1)) if non2xx else 0}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loadlib import UNLIMITED, call, rss_kib, start_server, wrk
 
 def main():
     ap = argparse.ArgumentParser()
@@ -74,19 +29,8 @@ def main():
             sys.exit(f"{tool} is required (apt-get install wrk util-linux)")
 
     work = tempfile.mkdtemp(prefix="altus4-load-")
-    cfg = os.path.join(work, "altus4.toml")
-    open(cfg, "w").write(BENCH_CONFIG)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(["taskset", "-c", "0", args.binary, "serve", "--config", cfg,
-                               "--data-dir", os.path.join(work, "data"), "--listen", f"127.0.0.1:{port}"],
-                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "server.log"), "w"))
+    server, base = start_server(args.binary, work, UNLIMITED)
     try:
-        for _ in range(200):
-            try:
-                call(base, "GET", "/health"); break
-            except Exception:
-                time.sleep(0.05)
         time.sleep(1.0)
         idle = rss_kib(server.pid)
         token = call(base, "POST", "/api/v1/auth/register",

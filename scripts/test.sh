@@ -2,7 +2,8 @@
 # Runs the whole altus4 test suite against the real MariaDB on 127.0.0.1:3306.
 #
 # - starts MariaDB if it is installed but not running;
-# - loads the sakila sample from the datasets folder if the `sakila` database is missing;
+# - loads the sakila sample from the datasets folder if the `sakila` database is missing, and the
+#   PyPI corpus into `altus4_pypi` if it is missing;
 # - runs every test of the workspace (unit tests and end-to-end tests of the real binary).
 #
 # Environment:
@@ -50,6 +51,9 @@ if [ "$films" != "1000" ]; then
   sql < "$datasets/sakila/sakila-schema.sql"
   sql < "$datasets/sakila/sakila-data.sql"
 fi
+
+# The PyPI corpus (842k rows) for the federated-search test and the search benchmark.
+"$repo/scripts/load-pypi.sh" "$datasets" "$client" --protocol=TCP -h127.0.0.1 -P3306 -uroot
 
 export ALTUS4_DATASETS="$datasets"
 say "running the test suite"

@@ -128,13 +128,19 @@ pub fn route_action(route: RouteId) -> Option<&'static str> {
         RevokeKey => "key.revoked",
         RegenerateKey => "key.regenerated",
         AdminReload => "admin.reload",
-        LiftBlock => "incident.block_lifted",
+        LiftBlock => "admin.block_lifted",
         CreateDatabase => "database.added",
         UpdateDatabase => "database.updated",
         DeleteDatabase => "database.removed",
         GetDatabase | TestDatabase | DatabaseSchema | Search | AnalyzeSearch => "database.accessed",
         _ => return None,
     })
+}
+
+/// The account a reply is about (register and login answer with the user before the call knew
+/// who it was).
+pub fn reply_user(data: &Value) -> Option<String> {
+    data["user"]["id"].as_str().map(String::from)
 }
 
 /// The id of what a successful call created, read from its reply (keys, databases, accounts).

@@ -233,6 +233,9 @@ fn master_secret(config: &Config) -> Result<Arc<MasterSecret>, String> {
 }
 
 fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
+    // One TLS stack in the process: every rustls user (HTTPS serving, target databases, the
+    // webhook client) gets ring, whatever defaults a dependency would pick.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let store = open_store(&config)?;
     let master = master_secret(&config)?;
     let pid_file = config.storage.data_dir.join("altus4.pid");

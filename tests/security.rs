@@ -112,8 +112,10 @@ async fn an_admin_can_lift_a_block() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _, _) = as_client(&server, attacker, Method::GET, "/health", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    let (_, body) = server.get("/api/v1/audit?action=incident.block_lifted", Some(&admin)).await;
-    assert_eq!(body["data"]["totalCount"], 1, "{body}");
+    let (_, body) = server.get("/api/v1/audit?action=admin.block_lifted", Some(&admin)).await;
+    let outcomes: Vec<&str> = body["data"]["events"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["success", "failure", "failure"], "{body}");
+    assert_eq!(body["data"]["events"][0]["target"], attacker);
 }
 
 #[tokio::test]
@@ -164,7 +166,7 @@ async fn injection_probes_are_refused_recorded_and_can_revoke_the_key() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["details"]["reason"], "suspicious");
     // Ordinary searches that merely contain SQL words are not probes.
-    let (status, _) = server.search(&t.key, json!({"query": "drop union select"})).await;
+    let (status, _) = server.search(&t.key, json!({"query": "drop shipping union station select"})).await;
     assert_eq!(status, StatusCode::OK);
     // A second probe is the second incident on the key: it is revoked.
     let (status, _) = server.search(&t.key, json!({"query": "1 UNION SELECT password FROM users"})).await;

@@ -49,3 +49,39 @@ async fn silent_connections_and_stalled_bodies_are_cut_off() {
     assert!(sent.contains("REQUEST_TIMEOUT"));
     assert!(waited < Duration::from_secs(5), "stalled body held for {waited:?}");
 }
+
+#[tokio::test]
+async fn a_header_trickled_a_byte_at_a_time_is_cut_off_at_the_header_timeout() {
+    let server = Server::start_with_config(&format!("{GENEROUS_LIMITS}{QUICK_TIMEOUTS}")).await;
+    let mut trickle = TcpStream::connect(addr(&server)).await.unwrap();
+    let started = Instant::now();
+    let request = b"GET /health HTTP/1.1\r\nhost: x\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let mut cut_off = None;
+    for byte in request {
+        // One byte every 300 ms: always "active", never finished within the 1 s header timeout.
+        if trickle.write_all(&[*byte]).await.is_err() {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(Duration::from_millis(300), trickle.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                cut_off = Some(started.elapsed());
+                break;
+            }
+            Ok(Ok(n)) => {
+                // hyper may answer 408 before closing; anything but a served request is a cut.
+                let text = String::from_utf8_lossy(&buf[..n]);
+                assert!(!text.starts_with("HTTP/1.1 200"), "a trickled request was served: {text}");
+            }
+            Err(_) => {}
+        }
+        // Normal requests are served meanwhile.
+        if started.elapsed() < Duration::from_millis(400) {
+            assert_eq!(server.get("/health", None).await.0, StatusCode::OK);
+        }
+    }
+    let cut_off = cut_off.expect("the trickling connection was never closed");
+    assert!(cut_off < Duration::from_secs(4), "held for {cut_off:?} with a 1 s header timeout");
+    assert_eq!(server.get("/health", None).await.0, StatusCode::OK);
+}

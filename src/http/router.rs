@@ -85,8 +85,12 @@ type Routed = (Option<(RouteId, Option<String>)>, ApiError);
 /// permission check) and reports failed authentications to the incident responder.
 async fn audit_outcome(call: &Call<'_>, result: &Result<(Option<(RouteId, Option<String>)>, Reply), Routed>) {
     let app = call.app;
+    let mut who = call.who.clone();
+    if let (None, Ok((_, reply))) = (&who.user_id, result) {
+        who.user_id = audit::reply_user(&reply.data);
+    }
     let record = |action: &str, outcome: &str, target: Option<String>, details: serde_json::Value| {
-        app.audit.push(audit::record(action, outcome, &call.who, target, &call.origin, details));
+        app.audit.push(audit::record(action, outcome, &who, target, &call.origin, details));
     };
     match result {
         Ok((Some((route, id)), reply)) => {
