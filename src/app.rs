@@ -64,6 +64,15 @@ impl Keys {
     }
 }
 
+/// Search history batches go to the metadata store.
+pub struct StoreHistory(pub Store);
+
+impl BatchSink<crate::store::SearchEntry> for StoreHistory {
+    async fn write(&self, batch: Vec<crate::store::SearchEntry>) -> Result<(), String> {
+        self.0.record_searches(batch).await.map_err(|e| e.to_string())
+    }
+}
+
 /// The rate-limit tiers in force; replaced whole on reload.
 pub struct Tiers {
     by_name: HashMap<String, Arc<Tier>>,
@@ -155,6 +164,8 @@ pub struct App {
     usage_recorder: ActorRef<BatchMsg>,
     pub keys: Keys,
     pub audit: crate::audit::Audit,
+    /// Every search, written in batches off the request path.
+    pub history: altus4_actors::batch::Journal<crate::store::SearchEntry>,
     pub incidents: crate::incidents::Incidents,
     pub trusted_proxies: Vec<Cidr>,
     pub cors: crate::http::cors::Cors,
@@ -235,12 +246,20 @@ impl App {
         let trusted_proxies = rl.ip.trusted_proxies.iter().filter_map(|p| Cidr::parse(p)).collect();
         let tiers = RwLock::new(Arc::new(Tiers::from_config(rl, config.incidents.rapid_fire_divisor)));
         let keys = Keys { store: store.clone(), cache: key_cache.clone() };
-        let audit = crate::audit::Audit::start(
+        let audit = crate::audit::start(
             store.clone(),
             Duration::from_millis(config.audit.flush_ms),
             config.audit.max_pending,
         )
         .await?;
+        let history = altus4_actors::batch::Journal::start(
+            "search history",
+            StoreHistory(store.clone()),
+            Duration::from_millis(config.audit.flush_ms),
+            config.audit.max_pending,
+        )
+        .await
+        .map_err(|e| format!("cannot start the history writer: {e}"))?;
         let incidents = crate::incidents::Incidents::start(
             &config.incidents,
             rl.ip.ipv6_prefix,
@@ -272,6 +291,7 @@ impl App {
             usage_recorder,
             keys,
             audit,
+            history,
             incidents,
             trusted_proxies,
             cors,
@@ -386,7 +406,14 @@ impl App {
     /// server has drained).
     pub async fn shutdown(&self) {
         let _ = self.usage_recorder.stop_and_wait(None, Some(Duration::from_secs(5))).await;
+        self.history.stop().await;
         self.audit.stop().await;
+    }
+
+    /// Writes every accepted history and audit entry, so a read that follows sees them.
+    pub async fn flush_journals(&self) {
+        self.history.flush().await;
+        self.audit.flush().await;
     }
 }
 

@@ -10,11 +10,9 @@
 //! next to the route table rather than scattered through the handlers.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use altus4_actors::batch::{BatchMsg, BatchSink, BatchWriter, Queue};
-use ractor::{Actor, ActorRef};
+use altus4_actors::batch::{BatchSink, Journal};
 use serde_json::{json, Value};
 
 use crate::http::api::RouteId;
@@ -76,40 +74,13 @@ pub fn record(action: &str, outcome: &str, who: &Who, target: Option<String>, or
     }
 }
 
-/// Handle to the audit writer.
-#[derive(Clone)]
-pub struct Audit {
-    queue: Arc<Queue<AuditRecord>>,
-    writer: ActorRef<BatchMsg>,
-}
+/// The audit trail's journal: pushes never wait; the writer appends batches to the store.
+pub type Audit = Journal<AuditRecord>;
 
-impl Audit {
-    pub async fn start(store: Store, flush_every: Duration, capacity: usize) -> Result<Self, String> {
-        let queue = Queue::new(capacity);
-        let writer = BatchWriter::new("audit", Arc::clone(&queue), StoreAudit(store), flush_every);
-        let (writer, _) = Actor::spawn(None, writer, ()).await.map_err(|e| format!("cannot start the audit writer: {e}"))?;
-        Ok(Self { queue, writer })
-    }
-
-    /// Accepts an event; it is written within one flush interval.
-    pub fn push(&self, event: AuditRecord) {
-        self.queue.push(event);
-    }
-
-    /// Writes everything accepted so far (tests, and readers wanting their own latest events).
-    pub async fn flush(&self) {
-        let _ = self.writer.call(|reply| BatchMsg::Flush(Some(reply)), Some(Duration::from_secs(5))).await;
-    }
-
-    /// Events lost because the queue overflowed while the store was failing.
-    pub fn dropped(&self) -> u64 {
-        self.queue.dropped()
-    }
-
-    /// Writes what is pending and stops the writer (shutdown, after the HTTP server drained).
-    pub async fn stop(&self) {
-        let _ = self.writer.stop_and_wait(None, Some(Duration::from_secs(10))).await;
-    }
+pub async fn start(store: Store, flush_every: Duration, capacity: usize) -> Result<Audit, String> {
+    Journal::start("audit", StoreAudit(store), flush_every, capacity)
+        .await
+        .map_err(|e| format!("cannot start the audit writer: {e}"))
 }
 
 /// The action a successful or failed call of `route` is recorded as; `None`: not audited

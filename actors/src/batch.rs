@@ -142,6 +142,53 @@ impl<P: Pending, S: BatchSink<P::Item>> Actor for BatchWriter<P, S> {
     }
 }
 
+/// A [`Queue`] and the [`BatchWriter`] that drains it: what the product holds for one journal
+/// (the audit trail, the search history). Pushing never waits; reading code that must see every
+/// accepted item calls [`flush`](Self::flush) first.
+pub struct Journal<T> {
+    queue: Arc<Queue<T>>,
+    writer: ActorRef<BatchMsg>,
+}
+
+impl<T> Clone for Journal<T> {
+    fn clone(&self) -> Self {
+        Self { queue: Arc::clone(&self.queue), writer: self.writer.clone() }
+    }
+}
+
+impl<T: Clone + Send + 'static> Journal<T> {
+    pub async fn start<S: BatchSink<T>>(
+        what: &'static str,
+        sink: S,
+        interval: Duration,
+        capacity: usize,
+    ) -> Result<Self, ractor::SpawnErr> {
+        let queue = Queue::new(capacity);
+        let (writer, _) = Actor::spawn(None, BatchWriter::new(what, Arc::clone(&queue), sink, interval), ()).await?;
+        Ok(Self { queue, writer })
+    }
+
+    /// Accepts an item; it is written within one interval.
+    pub fn push(&self, item: T) {
+        self.queue.push(item);
+    }
+
+    /// Writes everything accepted so far.
+    pub async fn flush(&self) {
+        let _ = self.writer.call(|reply| BatchMsg::Flush(Some(reply)), Some(Duration::from_secs(5))).await;
+    }
+
+    /// Items lost because the queue overflowed while the sink was failing.
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped()
+    }
+
+    /// Writes what is pending and stops the writer (shutdown).
+    pub async fn stop(&self) {
+        let _ = self.writer.stop_and_wait(None, Some(Duration::from_secs(10))).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,6 +97,8 @@ pub struct DatabaseStatus {
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub results: Vec<Json>,
+    /// `results` as JSON text, rendered once: a cached outcome is served by copying it.
+    pub results_json: Box<serde_json::value::RawValue>,
     pub total_count: u64,
     pub databases: Vec<DatabaseStatus>,
     pub warnings: Vec<String>,
@@ -263,7 +265,13 @@ pub async fn explain(targets: &[Target], plan: &Plan, limits: Limits) -> Vec<Res
 }
 
 pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Result<Outcome, SearchError> {
-    let mut outcome = Outcome { results: vec![], total_count: 0, databases: vec![], warnings: vec![] };
+    let mut outcome = Outcome {
+        results: vec![],
+        results_json: empty_list(),
+        total_count: 0,
+        databases: vec![],
+        warnings: vec![],
+    };
     let Some(plan) = plan(targets, request, limits).await? else {
         outcome.warnings.push("the query contains no searchable words".into());
         return Ok(outcome);
@@ -305,6 +313,7 @@ pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Resul
         .take(request.limit)
         .map(|h| h.into_json(targets, &terms, limits.snippet_chars))
         .collect();
+    outcome.results_json = serde_json::value::to_raw_value(&outcome.results).unwrap_or_else(|_| empty_list());
     outcome.databases = targets
         .iter()
         .enumerate()
@@ -319,6 +328,10 @@ pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Resul
         })
         .collect();
     Ok(outcome)
+}
+
+fn empty_list() -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string("[]".into()).expect("valid JSON")
 }
 
 fn check_filters(schemas: &[(usize, Arc<DbSchema>)], request: &Request) -> Result<(), SearchError> {

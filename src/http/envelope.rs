@@ -41,6 +41,9 @@ impl RequestCtx {
 pub struct Reply {
     pub status: StatusCode,
     pub data: Value,
+    /// `data` already rendered as JSON text (takes the place of `data`): large replies built
+    /// from cached parts skip the `Value` tree.
+    pub rendered: Option<Box<serde_json::value::RawValue>>,
     /// Send `data` as the whole body, without the envelope (documents such as openapi.json).
     pub bare: bool,
     /// Also copy `data`'s fields to the top level (`/health`, whose reference shape is flat).
@@ -49,20 +52,25 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(data: Value) -> Self {
-        Self { status: StatusCode::OK, data, bare: false, flat: false }
+        Self { status: StatusCode::OK, data, rendered: None, bare: false, flat: false }
+    }
+
+    /// 200 with `data` given as JSON text.
+    pub fn rendered(data: Box<serde_json::value::RawValue>) -> Self {
+        Self { status: StatusCode::OK, data: Value::Null, rendered: Some(data), bare: false, flat: false }
     }
 
     /// Enveloped, with `data`'s fields repeated at the top level.
     pub fn flat(data: Value) -> Self {
-        Self { status: StatusCode::OK, data, bare: false, flat: true }
+        Self { status: StatusCode::OK, data, rendered: None, bare: false, flat: true }
     }
 
     pub fn created(data: Value) -> Self {
-        Self { status: StatusCode::CREATED, data, bare: false, flat: false }
+        Self { status: StatusCode::CREATED, data, rendered: None, bare: false, flat: false }
     }
 
     pub fn bare(data: Value) -> Self {
-        Self { status: StatusCode::OK, data, bare: true, flat: false }
+        Self { status: StatusCode::OK, data, rendered: None, bare: true, flat: false }
     }
 }
 
@@ -75,6 +83,20 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 }
 
 pub fn success(reply: Reply, ctx: &RequestCtx) -> Response<Body> {
+    if let Some(data) = &reply.rendered {
+        #[derive(serde::Serialize)]
+        struct Envelope<'a> {
+            success: bool,
+            data: &'a serde_json::value::RawValue,
+            meta: Value,
+        }
+        let body = Envelope { success: true, data, meta: ctx.meta() };
+        let bytes = serde_json::to_vec(&body).expect("JSON values serialize");
+        let mut response = Response::new(Full::new(Bytes::from(bytes)));
+        *response.status_mut() = reply.status;
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        return response;
+    }
     if reply.bare {
         return json_response(reply.status, &reply.data);
     }

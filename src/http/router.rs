@@ -290,6 +290,11 @@ async fn dispatch(
     let body = || read_object(req, limit, body_timeout);
 
     use RouteId::*;
+    // Searches and audit events are written in batches; a read of either sees everything
+    // acknowledged before it.
+    if matches!(route.tag, "Analytics" | "Security") || matches!(route.id, SearchHistory | SearchTrends | SearchSuggestions) {
+        app.flush_journals().await;
+    }
     match route.id {
         Health => Ok(health::health(app)),
         OpenApi => Ok(Reply::bare(api::openapi())),

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Row};
 
-use super::{now_ms, Store, StoreError};
+use super::{Store, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct SearchEntry {
@@ -69,26 +69,38 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SearchEntry> {
 }
 
 impl Store {
-    pub async fn record_search(&self, mut entry: SearchEntry) -> Result<(), StoreError> {
-        entry.id = uuid::Uuid::new_v4().to_string();
-        entry.created_at = now_ms();
+    /// Appends a batch in one transaction. Entries carry their id and time from when the search
+    /// was served (a retried batch is not stored twice); an entry whose account was deleted
+    /// meanwhile is dropped, not allowed to fail the batch.
+    pub async fn record_searches(&self, batch: Vec<SearchEntry>) -> Result<(), StoreError> {
         self.call(move |c| {
-            c.execute(
-                &format!("INSERT INTO search_history ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-                params![
-                    entry.id,
-                    entry.user_id,
-                    entry.key_id,
-                    entry.query,
-                    entry.search_mode,
-                    serde_json::to_string(&entry.databases).unwrap_or_else(|_| "[]".into()),
-                    entry.result_count,
-                    entry.execution_ms,
-                    entry.success,
-                    entry.created_at,
-                    entry.query.to_lowercase()
-                ],
-            )?;
+            let tx = c.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(&format!(
+                    "INSERT OR IGNORE INTO search_history ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ))?;
+                for entry in &batch {
+                    let inserted = insert.execute(params![
+                        entry.id,
+                        entry.user_id,
+                        entry.key_id,
+                        entry.query,
+                        entry.search_mode,
+                        serde_json::to_string(&entry.databases).unwrap_or_else(|_| "[]".into()),
+                        entry.result_count,
+                        entry.execution_ms,
+                        entry.success,
+                        entry.created_at,
+                        entry.query.to_lowercase()
+                    ]);
+                    match inserted {
+                        Ok(_) => {}
+                        Err(rusqlite::Error::SqliteFailure(f, _)) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -219,7 +231,7 @@ mod tests {
 
     fn entry(user: &str, query: &str, success: bool) -> SearchEntry {
         SearchEntry {
-            id: String::new(),
+            id: uuid::Uuid::new_v4().to_string(),
             user_id: user.into(),
             key_id: None,
             query: query.into(),
@@ -228,8 +240,20 @@ mod tests {
             result_count: 3,
             execution_ms: 2.0,
             success,
-            created_at: 0,
+            created_at: crate::store::now_ms(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_batch_survives_an_entry_of_a_deleted_account_and_a_retry_is_not_doubled() {
+        let (store, _dir) = crate::store::open_temp();
+        let user = store.create_user(crate::store::NewUser { email: "h@example.com".into(), name: "N".into(), password_hash: "h".into(), role: "user".into() }).await.unwrap().unwrap();
+        let batch = vec![entry(&user.id, "kept", true), entry("deleted-account", "dropped", true)];
+        store.record_searches(batch.clone()).await.unwrap();
+        store.record_searches(batch).await.unwrap();
+        let (rows, total) = store.search_history(&user.id, 10, 0).await.unwrap();
+        assert_eq!((rows.len(), total), (1, 1));
+        assert_eq!(rows[0].query, "kept");
     }
 
     #[tokio::test]
@@ -241,10 +265,10 @@ mod tests {
             users.push(store.create_user(new).await.unwrap().unwrap().id);
         }
         for q in ["Boat", "boat", "boats", "astronaut", "100%_off"] {
-            store.record_search(entry(&users[0], q, true)).await.unwrap();
+            store.record_searches(vec![entry(&users[0], q, true)]).await.unwrap();
         }
-        store.record_search(entry(&users[0], "broken", false)).await.unwrap();
-        store.record_search(entry(&users[1], "boat secret", true)).await.unwrap();
+        store.record_searches(vec![entry(&users[0], "broken", false)]).await.unwrap();
+        store.record_searches(vec![entry(&users[1], "boat secret", true)]).await.unwrap();
 
         let (items, total) = store.search_history(&users[0], 3, 0).await.unwrap();
         assert_eq!((items.len(), total), (3, 6));

@@ -150,7 +150,7 @@ pub async fn search(app: &App, principal: &Principal, fields: Fields, origin: &O
     let result = run_cached(app, principal, &request, &targets).await;
     // Every search that got this far is recorded, failed ones too (they feed the error rate).
     let entry = SearchEntry {
-        id: String::new(),
+        id: uuid::Uuid::new_v4().to_string(),
         user_id: principal.user_id.clone(),
         key_id: match &principal.via {
             Via::Key { key_id, .. } => Some(key_id.clone()),
@@ -162,28 +162,40 @@ pub async fn search(app: &App, principal: &Principal, fields: Fields, origin: &O
         result_count: result.as_ref().map_or(0, |o| o.total_count as i64),
         execution_ms: started.elapsed().as_secs_f64() * 1000.0,
         success: result.is_ok(),
-        created_at: 0,
+        created_at: crate::store::now_ms(),
     };
-    if let Err(e) = app.store.record_search(entry).await {
-        tracing::error!(error = %e, "could not record a search in the history");
-    }
+    app.history.push(entry);
     let outcome = result.map_err(search_error)?;
 
     if let Via::Key { key_id, .. } = &principal.via {
         tracing::debug!(key_id = %key_id, results = outcome.results.len(), total = outcome.total_count, "search served");
     }
-    let page = request.offset / request.limit + 1;
-    Ok(Reply::ok(json!({
-        "results": &outcome.results,
-        "totalCount": outcome.total_count,
-        "page": page,
-        "limit": request.limit,
-        "offset": request.offset,
-        "searchMode": request.mode.as_str(),
-        "executionTime": started.elapsed().as_secs_f64() * 1000.0,
-        "databases": outcome.databases,
-        "warnings": outcome.warnings,
-    })))
+    /// The reply's `data`, serialised directly: the results are copied as rendered text.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Page<'a> {
+        results: &'a serde_json::value::RawValue,
+        total_count: u64,
+        page: usize,
+        limit: usize,
+        offset: usize,
+        search_mode: &'a str,
+        execution_time: f64,
+        databases: &'a [search::DatabaseStatus],
+        warnings: &'a [String],
+    }
+    let page = Page {
+        results: &outcome.results_json,
+        total_count: outcome.total_count,
+        page: request.offset / request.limit + 1,
+        limit: request.limit,
+        offset: request.offset,
+        search_mode: request.mode.as_str(),
+        execution_time: started.elapsed().as_secs_f64() * 1000.0,
+        databases: &outcome.databases,
+        warnings: &outcome.warnings,
+    };
+    Ok(Reply::rendered(serde_json::value::to_raw_value(&page).map_err(ApiError::internal)?))
 }
 
 /// InnoDB's default `innodb_ft_min_token_size`: shorter words are not indexed.
