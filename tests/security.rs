@@ -209,6 +209,7 @@ async fn the_audit_trail_records_who_did_what_from_where_and_is_read_only() {
     let (status, _) = server.post(&format!("/api/v1/keys/{weak_id}/regenerate"), Some(&t.token), json!({})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(server.search(&t.key, json!({"query": "astronaut"})).await.0, StatusCode::OK);
+    assert_eq!(server.get(&format!("/api/v1/databases/{}/schema", t.db), Some(&t.token)).await.0, StatusCode::OK);
     let (status, _) = server.call(Method::DELETE, &format!("/api/v1/keys/{weak_id}"), Some(&t.token), None).await;
     assert_eq!(status, StatusCode::OK);
 
