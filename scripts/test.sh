@@ -65,7 +65,7 @@ set +e
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 say "scanning every log line of the suite for keys, passwords and tokens"
-cargo test --locked --test log_scan -- --ignored 2>&1 | tee -a "$log"
+cargo test --workspace --locked --test log_scan -- --ignored 2>&1 | tee -a "$log"
 scan=${PIPESTATUS[0]}
 [ "$status" -ne 0 ] || status=$scan
 set -e

@@ -332,6 +332,7 @@ impl App {
                 failure_threshold: self.config.targets.breaker_failures,
                 cool_down_ms: self.config.targets.breaker_cooldown_secs * 1000,
             },
+            tls_ca_file: self.config.targets.tls_ca_file.clone(),
         }
     }
 

@@ -103,6 +103,9 @@ pub struct TargetConfig {
     pub breaker_failures: u32,
     /// How long an open breaker refuses at once before letting one probe through.
     pub breaker_cooldown_secs: u64,
+    /// PEM file of extra root certificates trusted for databases registered with `sslEnabled`
+    /// (a private CA); the built-in web roots are trusted as well.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,6 +274,7 @@ impl Default for TargetConfig {
             schema_ttl_secs: 60,
             breaker_failures: 5,
             breaker_cooldown_secs: 30,
+            tls_ca_file: None,
         }
     }
 }
@@ -420,6 +424,14 @@ impl Config {
         positive("search.max_query_chars", self.search.max_query_chars as u64)?;
         positive("targets.breaker_failures", u64::from(self.targets.breaker_failures))?;
         positive("targets.breaker_cooldown_secs", self.targets.breaker_cooldown_secs)?;
+        if let Some(ca) = &self.targets.tls_ca_file {
+            if !ca.is_file() {
+                return Err(ConfigError::Field {
+                    field: "targets.tls_ca_file",
+                    message: format!("{} is not a readable file", ca.display()),
+                });
+            }
+        }
         if self.auth.max_password_bytes < 8 {
             return Err(ConfigError::Field {
                 field: "auth.max_password_bytes",

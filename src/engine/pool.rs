@@ -38,6 +38,9 @@ pub struct PoolLimits {
     pub max_connections: usize,
     pub schema_ttl: Duration,
     pub breaker: BreakerConfig,
+    /// PEM bundle of extra roots trusted for `sslEnabled` databases (private CAs), in addition to
+    /// the built-in web roots.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -52,6 +55,10 @@ pub enum PoolError {
     Timeout,
     #[error("the server at that address does not speak the MySQL protocol correctly")]
     Protocol,
+    /// TLS was asked for and could not be set up: the server offers none, or its certificate is
+    /// not trusted (or not for this host).
+    #[error("TLS to the database failed: the server offers no TLS or its certificate is not trusted for this host")]
+    Tls,
     /// The circuit breaker is open after repeated failures; nothing was sent.
     #[error("database unavailable after repeated failures; retry in {retry_after_secs} s")]
     CircuitOpen { retry_after_secs: u64 },
@@ -76,8 +83,19 @@ impl PoolError {
                 1969 | 3024 => PoolError::Timeout,
                 code => PoolError::Rejected(code),
             },
+            e if is_tls_failure(e) => PoolError::Tls,
             _ => PoolError::Unreachable,
         }
+    }
+}
+
+fn is_tls_failure(e: &mysql_async::Error) -> bool {
+    use mysql_async::{DriverError, Error, IoError};
+    match e {
+        Error::Driver(DriverError::NoClientSslFlagFromServer) | Error::Io(IoError::Tls(_)) => true,
+        // A failed handshake comes back as an I/O error carrying rustls' own error.
+        Error::Io(IoError::Io(io)) => io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()),
+        _ => false,
     }
 }
 
@@ -107,7 +125,11 @@ fn opts(spec: &PoolSpec) -> OptsBuilder {
         .prefer_socket(false)
         .pool_opts(PoolOpts::default().with_constraints(constraints));
     if spec.ssl {
-        builder = builder.ssl_opts(Some(SslOpts::default()));
+        let mut ssl = SslOpts::default();
+        if let Some(ca) = &spec.limits.tls_ca_file {
+            ssl = ssl.with_root_certs(vec![ca.clone().into()]);
+        }
+        builder = builder.ssl_opts(Some(ssl));
     }
     builder
 }
