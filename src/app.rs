@@ -176,6 +176,9 @@ pub struct App {
     /// Per-tenant counter in every cache key; bumped when a database changes, so the tenant's
     /// cached outcomes are never served again (they expire unseen).
     search_generations: std::sync::Mutex<HashMap<String, u64>>,
+    /// Each tenant's registered databases, keyed with its generation like the result cache (a
+    /// list read while a change lands is stored under the old generation and never served).
+    tenant_databases: moka::future::Cache<(String, u64), Arc<Vec<DatabaseRecord>>>,
     pub started: Instant,
 }
 
@@ -275,6 +278,8 @@ impl App {
                 .build()
         });
         let cors = crate::http::cors::Cors::new(&config.server.cors_origins).ok_or("invalid server.cors_origins")?;
+        // Changes made through another node are seen within the schema TTL.
+        let (config_key_entries, schema_ttl) = (config.key_cache.max_entries, Duration::from_secs(config.targets.schema_ttl_secs));
         Ok(Arc::new(Self {
             hasher: PasswordHasher::new(config.auth.max_concurrent_hashes),
             tokens: TokenSigner::new(&master),
@@ -299,6 +304,10 @@ impl App {
             metrics: Metrics::default(),
             search_cache,
             search_generations: std::sync::Mutex::new(HashMap::new()),
+            tenant_databases: moka::future::Cache::builder()
+                .max_capacity(config_key_entries)
+                .time_to_live(schema_ttl)
+                .build(),
             started: Instant::now(),
         }))
     }
@@ -383,7 +392,17 @@ impl App {
         self.search_generations.lock().unwrap_or_else(|p| p.into_inner()).get(user_id).copied().unwrap_or(0)
     }
 
-    /// Makes every cached search outcome of `user_id` unreachable.
+    /// The active and inactive databases `user_id` registered, from memory when recently read.
+    pub async fn tenant_databases(&self, user_id: &str) -> Result<Arc<Vec<DatabaseRecord>>, ApiError> {
+        let key = (user_id.to_string(), self.search_generation(user_id));
+        self.tenant_databases
+            .try_get_with(key, async { self.store.databases_of_user(user_id).await.map(Arc::new) })
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    /// A tenant's databases changed: its cached search outcomes and database list are never
+    /// served again.
     pub fn forget_searches(&self, user_id: &str) {
         *self.search_generations.lock().unwrap_or_else(|p| p.into_inner()).entry(user_id.to_string()).or_insert(0) += 1;
     }

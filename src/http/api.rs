@@ -34,6 +34,8 @@ macro_rules! routes {
             pub id: RouteId,
             pub method: Method,
             pub path: &'static str,
+            /// `path` split at `/`, once, for matching.
+            segments: Vec<&'static str>,
             pub tag: &'static str,
             pub access: Access,
             pub summary: &'static str,
@@ -42,7 +44,15 @@ macro_rules! routes {
         pub fn routes() -> &'static [Route] {
             static ROUTES: std::sync::OnceLock<Vec<Route>> = std::sync::OnceLock::new();
             ROUTES.get_or_init(|| vec![
-                $(Route { id: RouteId::$id, method: Method::$method, path: $path, tag: $tag, access: $access, summary: $summary }),*
+                $(Route {
+                    id: RouteId::$id,
+                    method: Method::$method,
+                    path: $path,
+                    segments: $path.split('/').collect(),
+                    tag: $tag,
+                    access: $access,
+                    summary: $summary,
+                }),*
             ])
         }
     };
@@ -100,17 +110,19 @@ routes! {
     AdminPerformanceMetrics => GET "/api/v1/analytics/admin/performance-metrics", "Analytics", TokenOrKey(P::Admin), "Process and API figures since start (admin)";
 }
 
-/// How well a template matches a path: `None` if not at all, else the number of literal
-/// segments (more literal wins: `/databases/status` over `/databases/{connectionId}`).
-fn score(template: &str, path: &str) -> Option<(usize, Vec<String>)> {
-    let t: Vec<&str> = template.split('/').collect();
-    let p: Vec<&str> = path.split('/').collect();
-    if t.len() != p.len() {
+/// How well a template matches a path (both split at `/`): `None` if not at all, else the number
+/// of literal segments (more literal wins: `/databases/status` over `/databases/{connectionId}`).
+fn score(template: &[&str], path: &[&str]) -> Option<(usize, Vec<String>)> {
+    if template.len() != path.len() {
+        return None;
+    }
+    // Literal mismatches are the common case: reject before collecting any parameter.
+    if template.iter().zip(path).any(|(t, p)| !t.starts_with('{') && t != p) {
         return None;
     }
     let mut literals = 0;
     let mut params = vec![];
-    for (ts, ps) in t.iter().zip(&p) {
+    for (ts, ps) in template.iter().zip(path) {
         if ts.starts_with('{') {
             if ps.is_empty() {
                 return None;
@@ -131,8 +143,9 @@ pub fn resolve(method: &Method, path: &str) -> Result<(&'static Route, Vec<Strin
     let mut best: Option<usize> = None;
     let mut found: Option<(&'static Route, Vec<String>)> = None;
     let mut allowed: Vec<&'static str> = vec![];
+    let segments: Vec<&str> = path.split('/').collect();
     for route in routes() {
-        let Some((literals, params)) = score(route.path, path) else { continue };
+        let Some((literals, params)) = score(&route.segments, &segments) else { continue };
         if best.is_some_and(|b| literals < b) {
             continue;
         }

@@ -17,7 +17,7 @@ use crate::http::authn::{Principal, Via};
 use crate::http::body::Fields;
 use crate::http::envelope::Reply;
 use crate::http::routes::databases::{canonical_id, unavailable};
-use crate::store::SearchEntry;
+use crate::store::{DatabaseRecord, SearchEntry};
 
 pub const MAX_DATABASES: usize = 10;
 pub const MAX_LIMIT: i64 = 100;
@@ -64,8 +64,8 @@ fn request(fields: &Fields, max_chars: usize) -> Result<(search::Request, Option
 
 /// The caller's active databases to search: those named in `wanted`, or all of them.
 async fn targets(app: &App, principal: &Principal, wanted: Option<&[String]>) -> Result<Vec<Target>, ApiError> {
-    let mut records = app.store.databases_of_user(&principal.user_id).await?;
-    records.retain(|r| r.is_active);
+    let all = app.tenant_databases(&principal.user_id).await?;
+    let mut records: Vec<&DatabaseRecord> = all.iter().filter(|r| r.is_active).collect();
     if let Some(ids) = wanted {
         if ids.iter().any(|id| !records.iter().any(|r| &r.id == id)) {
             // Another tenant's id is indistinguishable from a missing one.
@@ -74,7 +74,7 @@ async fn targets(app: &App, principal: &Principal, wanted: Option<&[String]>) ->
         records.retain(|r| ids.contains(&r.id));
     }
     let mut targets = Vec::with_capacity(records.len());
-    for r in &records {
+    for r in records {
         targets.push(Target { id: r.id.clone(), name: r.name.clone(), database: r.database_name.clone(), pool: app.pool(r).await? });
     }
     Ok(targets)
