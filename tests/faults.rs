@@ -19,6 +19,8 @@ struct Forwarder {
     down: Arc<AtomicBool>,
     slow: Arc<AtomicBool>,
     cut: Arc<Notify>,
+    /// Connections forwarded so far (what the server behind it sees as new logins).
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Copies `from` to `to`, holding every chunk back 300 ms while `slow` is set.
@@ -46,7 +48,8 @@ impl Forwarder {
         let down = Arc::new(AtomicBool::new(false));
         let slow = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(Notify::new());
-        let (is_down, is_slow, on_cut) = (Arc::clone(&down), Arc::clone(&slow), Arc::clone(&cut));
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (is_down, is_slow, on_cut, count) = (Arc::clone(&down), Arc::clone(&slow), Arc::clone(&cut), Arc::clone(&accepted));
         tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
@@ -57,6 +60,7 @@ impl Forwarder {
                             continue; // dropped: the client sees the connection closed
                         }
                         let slow = Arc::clone(&is_slow);
+                        count.fetch_add(1, Ordering::SeqCst);
                         conns.spawn(async move {
                             if let Ok(outbound) = TcpStream::connect((MARIADB_HOST, MARIADB_PORT)).await {
                                 let (client_read, client_write) = inbound.into_split();
@@ -71,7 +75,7 @@ impl Forwarder {
                 }
             }
         });
-        Self { port, down, slow, cut }
+        Self { port, down, slow, cut, accepted }
     }
 
     fn cut(&self) {
@@ -184,9 +188,13 @@ async fn clients_that_give_up_mid_search_leave_the_pool_healthy() {
 
     // The abandoned queries finish on their own; the pool serves the next hundred searches.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let logins_before = forwarder.accepted.load(Ordering::SeqCst);
     for i in 0..100 {
         let (status, body) = server.search(&key, json!({"query": "astronaut boat"})).await;
         assert_eq!(status, StatusCode::OK, "search {i}: {body}");
         assert_eq!(body["data"]["results"][0]["content"]["film_id"], 296);
     }
+    // Pooled connections are reused, not opened per search.
+    let logins = forwarder.accepted.load(Ordering::SeqCst) - logins_before;
+    assert!(logins <= 2, "100 sequential searches opened {logins} connections");
 }

@@ -112,6 +112,9 @@ pub struct ServerInfo {
     pub latency: Duration,
 }
 
+/// How long an idle pooled connection to a tenant database is kept open.
+const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(60);
+
 fn opts(spec: &PoolSpec) -> OptsBuilder {
     let constraints =
         PoolConstraints::new(0, spec.limits.max_connections.max(1)).expect("0 <= max and max >= 1");
@@ -123,7 +126,20 @@ fn opts(spec: &PoolSpec) -> OptsBuilder {
         .db_name(Some(spec.database.clone()))
         // Connect where the tenant said, never to a local socket found by asking the server.
         .prefer_socket(false)
-        .pool_opts(PoolOpts::default().with_constraints(constraints));
+        // No reset when a connection goes back to the pool: altus4 never changes session state
+        // (its time cap is `SET STATEMENT … FOR`, scoped to one statement, and each pool serves
+        // one tenant database), and a reset would also drop the prepared-statement cache, so
+        // every search would be prepared again and cost two more round trips.
+        //
+        // Idle connections are kept (up to the maximum) for a minute: with mysql_async's default
+        // inactive TTL of 0, every connection above the minimum (here: all) is closed when it is
+        // returned, and each search paid a new TCP connection and login.
+        .pool_opts(
+            PoolOpts::default()
+                .with_constraints(constraints)
+                .with_reset_connection(false)
+                .with_inactive_connection_ttl(IDLE_CONNECTION_TTL),
+        );
     if spec.ssl {
         let mut ssl = SslOpts::default();
         if let Some(ca) = &spec.limits.tls_ca_file {
