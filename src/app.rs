@@ -13,9 +13,9 @@ use altus4_actors::key_cache::{KeyCache, KeyCacheConfig, KeyDigest, KeyLookup};
 use altus4_actors::limiter::{LimiterSettings, RateLimits};
 use altus4_actors::rate::Tier;
 use altus4_actors::registry::RegistryHandle;
-use altus4_actors::batch::{BatchMsg, BatchSink, BatchWriter};
+use altus4_actors::batch::{BatchSink, Journal, Queue, Writer};
 use altus4_actors::usage::{Usage, UsageTally};
-use ractor::{Actor, ActorRef};
+use ractor::ActorRef;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenSigner;
@@ -39,6 +39,7 @@ impl KeyLookup for StoreKeys {
 }
 
 /// Usage batches go to the metadata store.
+#[derive(Clone)]
 pub struct StoreUsage(pub Store);
 
 impl BatchSink<Usage> for StoreUsage {
@@ -65,6 +66,7 @@ impl Keys {
 }
 
 /// Search history batches go to the metadata store.
+#[derive(Clone)]
 pub struct StoreHistory(pub Store);
 
 impl BatchSink<crate::store::SearchEntry> for StoreHistory {
@@ -161,11 +163,11 @@ pub struct App {
     pub ip_limits: IpLimits,
     /// Per-key usage not yet written; the recorder writes it in batches.
     pub usage: Arc<UsageTally>,
-    usage_recorder: ActorRef<BatchMsg>,
+    usage_recorder: Writer<UsageTally>,
     pub keys: Keys,
     pub audit: crate::audit::Audit,
     /// Every search, written in batches off the request path.
-    pub history: altus4_actors::batch::Journal<crate::store::SearchEntry>,
+    pub history: Journal<crate::store::SearchEntry>,
     pub incidents: crate::incidents::Incidents,
     pub trusted_proxies: Vec<Cidr>,
     pub cors: crate::http::cors::Cors,
@@ -238,14 +240,10 @@ impl App {
         // its budget early by being forgotten.
         let ip_limits = IpLimits::new(Arc::clone(&clock), rl.ip.max_tracked, Duration::from_secs(2 * 3600));
         let usage = Arc::new(UsageTally::default());
-        let recorder = BatchWriter::new(
-            "usage",
-            Arc::clone(&usage),
-            StoreUsage(store.clone()),
-            Duration::from_millis(rl.usage_flush_ms),
-        );
-        let (usage_recorder, _) =
-            Actor::spawn(None, recorder, ()).await.map_err(|e| format!("cannot start the usage recorder: {e}"))?;
+        let usage_recorder =
+            Writer::start("usage", Arc::clone(&usage), StoreUsage(store.clone()), Duration::from_millis(rl.usage_flush_ms))
+                .await
+                .map_err(|e| format!("cannot start the usage recorder: {e}"))?;
         let trusted_proxies = rl.ip.trusted_proxies.iter().filter_map(|p| Cidr::parse(p)).collect();
         let tiers = RwLock::new(Arc::new(Tiers::from_config(rl, config.incidents.rapid_fire_divisor)));
         let keys = Keys { store: store.clone(), cache: key_cache.clone() };
@@ -255,11 +253,11 @@ impl App {
             config.audit.max_pending,
         )
         .await?;
-        let history = altus4_actors::batch::Journal::start(
+        let history = Journal::start(
             "search history",
+            Queue::new(config.audit.max_pending),
             StoreHistory(store.clone()),
             Duration::from_millis(config.audit.flush_ms),
-            config.audit.max_pending,
         )
         .await
         .map_err(|e| format!("cannot start the history writer: {e}"))?;
@@ -425,7 +423,7 @@ impl App {
     /// Writes pending usage and audit events and stops their writers (shutdown, once the HTTP
     /// server has drained).
     pub async fn shutdown(&self) {
-        let _ = self.usage_recorder.stop_and_wait(None, Some(Duration::from_secs(5))).await;
+        self.usage_recorder.stop().await;
         self.history.stop().await;
         self.audit.stop().await;
     }

@@ -12,13 +12,14 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use altus4_actors::batch::{BatchSink, Journal};
+use altus4_actors::batch::{BatchSink, Journal, Queue};
 use serde_json::{json, Value};
 
 use crate::http::api::RouteId;
 use crate::store::{AuditRecord, Store};
 
 /// Audit batches go to the metadata store.
+#[derive(Clone)]
 struct StoreAudit(Store);
 
 impl BatchSink<AuditRecord> for StoreAudit {
@@ -78,7 +79,7 @@ pub fn record(action: &str, outcome: &str, who: &Who, target: Option<String>, or
 pub type Audit = Journal<AuditRecord>;
 
 pub async fn start(store: Store, flush_every: Duration, capacity: usize) -> Result<Audit, String> {
-    Journal::start("audit", StoreAudit(store), flush_every, capacity)
+    Journal::start("audit", Queue::new(capacity), StoreAudit(store), flush_every)
         .await
         .map_err(|e| format!("cannot start the audit writer: {e}"))
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 
+use crate::singleton::{Recipe, Singleton};
+
 /// Shared state that accumulates items between writes.
 pub trait Pending: Send + Sync + 'static {
     type Item: Clone + Send + 'static;
@@ -142,50 +144,62 @@ impl<P: Pending, S: BatchSink<P::Item>> Actor for BatchWriter<P, S> {
     }
 }
 
-/// A [`Queue`] and the [`BatchWriter`] that drains it: what the product holds for one journal
-/// (the audit trail, the search history). Pushing never waits; reading code that must see every
-/// accepted item calls [`flush`](Self::flush) first.
-pub struct Journal<T> {
-    queue: Arc<Queue<T>>,
-    writer: ActorRef<BatchMsg>,
+/// Shared pending state and the supervised [`BatchWriter`] that drains it: what the product
+/// holds for each batched store (usage counts, the audit trail, the search history). A writer
+/// that fails is replaced (see [`crate::singleton`]); what was pending stays in `pending`.
+/// Reading code that must see every accepted item calls [`flush`](Self::flush) first.
+pub struct Writer<P: Pending> {
+    pending: Arc<P>,
+    writer: Singleton<BatchMsg>,
 }
 
-impl<T> Clone for Journal<T> {
+/// A writer over an append-only [`Queue`].
+pub type Journal<T> = Writer<Queue<T>>;
+
+impl<P: Pending> Clone for Writer<P> {
     fn clone(&self) -> Self {
-        Self { queue: Arc::clone(&self.queue), writer: self.writer.clone() }
+        Self { pending: Arc::clone(&self.pending), writer: self.writer.clone() }
     }
 }
 
-impl<T: Clone + Send + 'static> Journal<T> {
-    pub async fn start<S: BatchSink<T>>(
+impl<P: Pending> Writer<P> {
+    pub async fn start<S: BatchSink<P::Item> + Clone>(
         what: &'static str,
+        pending: Arc<P>,
         sink: S,
         interval: Duration,
-        capacity: usize,
     ) -> Result<Self, ractor::SpawnErr> {
-        let queue = Queue::new(capacity);
-        let (writer, _) = Actor::spawn(None, BatchWriter::new(what, Arc::clone(&queue), sink, interval), ()).await?;
-        Ok(Self { queue, writer })
+        let shared = Arc::clone(&pending);
+        let recipe: Recipe<BatchWriter<P, S>> =
+            Arc::new(move || (BatchWriter::new(what, Arc::clone(&shared), sink.clone(), interval), ()));
+        Ok(Self { pending, writer: Singleton::start(recipe).await? })
     }
 
-    /// Accepts an item; it is written within one interval.
-    pub fn push(&self, item: T) {
-        self.queue.push(item);
+    /// The shared pending state requests add to.
+    pub fn pending(&self) -> &P {
+        &self.pending
     }
 
     /// Writes everything accepted so far.
     pub async fn flush(&self) {
-        let _ = self.writer.call(|reply| BatchMsg::Flush(Some(reply)), Some(Duration::from_secs(5))).await;
-    }
-
-    /// Items lost because the queue overflowed while the sink was failing.
-    pub fn dropped(&self) -> u64 {
-        self.queue.dropped()
+        let _ = self.writer.get().call(|reply| BatchMsg::Flush(Some(reply)), Some(Duration::from_secs(5))).await;
     }
 
     /// Writes what is pending and stops the writer (shutdown).
     pub async fn stop(&self) {
-        let _ = self.writer.stop_and_wait(None, Some(Duration::from_secs(10))).await;
+        self.writer.stop(Duration::from_secs(10)).await;
+    }
+}
+
+impl<T: Clone + Send + 'static> Journal<T> {
+    /// Accepts an item; it is written within one interval.
+    pub fn push(&self, item: T) {
+        self.pending.push(item);
+    }
+
+    /// Items lost because the queue overflowed while the sink was failing.
+    pub fn dropped(&self) -> u64 {
+        self.pending.dropped()
     }
 }
 

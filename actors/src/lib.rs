@@ -12,6 +12,7 @@ pub mod key_cache;
 pub mod limiter;
 pub mod rate;
 pub mod registry;
+pub mod singleton;
 pub mod usage;
 
 /// How long a request-path caller waits for an actor before giving up with an error instead of

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use altus4_actors::clock::SharedClock;
 use altus4_actors::rate::Window;
+use altus4_actors::singleton::{Recipe, Singleton};
 use dashmap::DashMap;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::{json, Value};
@@ -57,7 +58,8 @@ pub enum ResponderMsg {
 /// The request path's handle.
 pub struct Incidents {
     shared: Arc<Shared>,
-    responder: ActorRef<ResponderMsg>,
+    /// Replaced by a fresh responder if it fails; blocks and restrictions live in `shared`.
+    responder: Singleton<ResponderMsg>,
     clock: SharedClock,
     ipv6_prefix: u8,
     rapid_fire_requests: u32,
@@ -95,8 +97,9 @@ impl Incidents {
             revoke_after: config.revoke_after_incidents,
             max_tracked: config.max_tracked as usize,
         };
-        let (responder, _) =
-            Actor::spawn(None, responder, ()).await.map_err(|e| format!("cannot start the incident responder: {e}"))?;
+        let recipe: Recipe<Responder> = Arc::new(move || (responder.clone(), ()));
+        let responder =
+            Singleton::start(recipe).await.map_err(|e| format!("cannot start the incident responder: {e}"))?;
         Ok(Self {
             shared,
             responder,
@@ -126,7 +129,7 @@ impl Incidents {
     pub async fn auth_failed(&self, origin: &Origin) {
         let addr = self.group(origin.client_ip);
         let origin = origin.clone();
-        let sent = self.responder.call(|reply| ResponderMsg::AuthFailed { addr, origin, reply }, Some(CALL_TIMEOUT)).await;
+        let sent = self.responder.get().call(|reply| ResponderMsg::AuthFailed { addr, origin, reply }, Some(CALL_TIMEOUT)).await;
         if sent.is_err() {
             tracing::error!("incident responder did not answer");
         }
@@ -165,14 +168,14 @@ impl Incidents {
             });
         if fresh {
             let msg = ResponderMsg::RapidFire { who: who.clone(), origin: origin.clone(), attempts };
-            let _ = self.responder.cast(msg);
+            let _ = self.responder.get().cast(msg);
         }
     }
 
     /// Records an injection-shaped query; returns whether to refuse it.
     pub fn injection(&self, who: &Who, origin: &Origin, shape: &'static str) -> bool {
         let refused = self.reject_injection;
-        let _ = self.responder.cast(ResponderMsg::Injection { who: who.clone(), origin: origin.clone(), shape, refused });
+        let _ = self.responder.get().cast(ResponderMsg::Injection { who: who.clone(), origin: origin.clone(), shape, refused });
         refused
     }
 
@@ -180,6 +183,7 @@ impl Incidents {
     pub async fn lift(&self, ip: IpAddr) -> Result<bool, String> {
         let addr = self.group(ip);
         self.responder
+            .get()
             .call(|reply| ResponderMsg::Lift { addr, reply }, Some(CALL_TIMEOUT))
             .await
             .map_err(|e| e.to_string())?
@@ -222,6 +226,7 @@ impl<T> Answered<T> for ractor::rpc::CallResult<T> {
     }
 }
 
+#[derive(Clone)]
 struct Responder {
     shared: Arc<Shared>,
     clock: SharedClock,
