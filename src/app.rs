@@ -166,6 +166,8 @@ pub struct App {
     usage_recorder: Writer<UsageTally>,
     pub keys: Keys,
     pub audit: crate::audit::Audit,
+    /// Semantic re-ranking provider, when configured.
+    pub embedder: Option<Arc<crate::engine::embeddings::Embedder>>,
     /// Every search, written in batches off the request path.
     pub history: Journal<crate::store::SearchEntry>,
     pub incidents: crate::incidents::Incidents,
@@ -247,6 +249,7 @@ impl App {
         let trusted_proxies = rl.ip.trusted_proxies.iter().filter_map(|p| Cidr::parse(p)).collect();
         let tiers = RwLock::new(Arc::new(Tiers::from_config(rl, config.incidents.rapid_fire_divisor)));
         let keys = Keys { store: store.clone(), cache: key_cache.clone() };
+        let embedder = config.search.embeddings.as_ref().map(crate::engine::embeddings::Embedder::new).transpose()?.map(Arc::new);
         let audit = crate::audit::start(
             store.clone(),
             Duration::from_millis(config.audit.flush_ms),
@@ -294,6 +297,7 @@ impl App {
             usage_recorder,
             keys,
             audit,
+            embedder,
             history,
             incidents,
             trusted_proxies,

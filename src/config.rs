@@ -117,6 +117,34 @@ pub struct SearchConfig {
     /// memory; 0 turns the result cache off.
     pub cache_ttl_secs: u64,
     pub cache_max_entries: u64,
+    /// An OpenAI-compatible embeddings endpoint that re-ranks `semantic` searches; absent: none
+    /// (semantic mode is query expansion alone).
+    pub embeddings: Option<EmbeddingsConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingsConfig {
+    /// The endpoint that takes `{"model", "input": [...]}`, e.g. `https://api.openai.com/v1/embeddings`.
+    pub url: String,
+    pub model: String,
+    /// Environment variable holding the provider's API key (sent as a bearer token).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Rows re-ranked per search (the best ones the database finds).
+    #[serde(default = "default_candidates")]
+    pub candidates: usize,
+    /// Time allowed for the provider's answer; slower answers fall back to query expansion.
+    #[serde(default = "default_embeddings_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_candidates() -> usize {
+    50
+}
+
+fn default_embeddings_timeout() -> u64 {
+    3_000
 }
 
 #[derive(Debug, Deserialize)]
@@ -281,7 +309,7 @@ impl Default for TargetConfig {
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        Self { max_query_chars: 1000, snippet_chars: 160, cache_ttl_secs: 30, cache_max_entries: 10_000 }
+        Self { max_query_chars: 1000, snippet_chars: 160, cache_ttl_secs: 30, cache_max_entries: 10_000, embeddings: None }
     }
 }
 
@@ -497,6 +525,15 @@ impl Config {
                 field: "server.tls_cert",
                 message: "tls_cert and tls_key must be set together".into(),
             });
+        }
+        if let Some(e) = &self.search.embeddings {
+            if !(e.url.starts_with("http://") || e.url.starts_with("https://")) || reqwest::Url::parse(&e.url).is_err() {
+                return Err(ConfigError::Field { field: "search.embeddings.url", message: "must be an http:// or https:// URL".into() });
+            }
+            if !(1..=500).contains(&e.candidates) {
+                return Err(ConfigError::Field { field: "search.embeddings.candidates", message: "must be 1 to 500".into() });
+            }
+            positive("search.embeddings.timeout_ms", e.timeout_ms)?;
         }
         positive("audit.flush_ms", self.audit.flush_ms)?;
         positive("audit.max_pending", self.audit.max_pending as u64)?;

@@ -25,6 +25,7 @@ use serde_json::{json, Map, Value as Json};
 use tokio::task::JoinSet;
 
 use super::boolean;
+use super::embeddings::{self, Embedder};
 use super::ident::quote;
 use super::pool::{PoolError, PoolMsg};
 use super::rows;
@@ -119,6 +120,8 @@ pub enum SearchError {
 pub struct Limits {
     pub call_timeout: Duration,
     pub snippet_chars: usize,
+    /// Rows re-ranked by embeddings in `semantic` mode (0: no provider configured).
+    pub rerank_candidates: usize,
 }
 
 /// A pool request whose answer is itself a result: both failures in one.
@@ -188,8 +191,11 @@ pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Resu
         check_filters(&ok, request)?;
     }
 
-    // 3. One statement per searchable table.
-    let fetch = request.offset + request.limit;
+    // 3. One statement per searchable table. Re-ranked semantic searches need their candidates.
+    let mut fetch = request.offset + request.limit;
+    if request.mode == Mode::Semantic && limits.rerank_candidates > 0 {
+        fetch = fetch.max(limits.rerank_candidates);
+    }
     let mut tables = vec![];
     let mut skipped = vec![];
     let mut unindexed = vec![];
@@ -264,7 +270,12 @@ pub async fn explain(targets: &[Target], plan: &Plan, limits: Limits) -> Vec<Res
     done.into_iter().map(|(_, r)| r).collect()
 }
 
-pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Result<Outcome, SearchError> {
+pub async fn run(
+    targets: &[Target],
+    request: &Request,
+    limits: Limits,
+    embedder: Option<&Embedder>,
+) -> Result<Outcome, SearchError> {
     let mut outcome = Outcome {
         results: vec![],
         results_json: empty_list(),
@@ -307,6 +318,19 @@ pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Resul
         return Err(SearchError::Failed(failures.swap_remove(0).1));
     }
     hits.sort_by(Hit::rank);
+    if let (Mode::Semantic, Some(embedder)) = (request.mode, embedder) {
+        match rerank(hits, &request.query, embedder).await {
+            Ok(reranked) => {
+                hits = reranked;
+                // The answer is the re-ranked candidates, like any top-k similarity search.
+                outcome.total_count = outcome.total_count.min(hits.len() as u64);
+            }
+            Err((unranked, e)) => {
+                hits = unranked;
+                outcome.warnings.push(format!("semantic re-ranking unavailable ({e}); results are in query-expansion order"));
+            }
+        }
+    }
     outcome.results = hits
         .into_iter()
         .skip(request.offset)
@@ -328,6 +352,28 @@ pub async fn run(targets: &[Target], request: &Request, limits: Limits) -> Resul
         })
         .collect();
     Ok(outcome)
+}
+
+/// Orders the best `embedder.candidates` hits by cosine similarity of their indexed text to the
+/// query (their score becomes that similarity); the rest are dropped. On failure the hits come
+/// back untouched with the reason.
+async fn rerank(mut hits: Vec<Hit>, query: &str, embedder: &Embedder) -> Result<Vec<Hit>, (Vec<Hit>, String)> {
+    hits.truncate(embedder.candidates);
+    if hits.is_empty() {
+        return Ok(hits);
+    }
+    let mut inputs = Vec::with_capacity(hits.len() + 1);
+    inputs.push(query.to_string());
+    inputs.extend(hits.iter().map(Hit::indexed_text));
+    let vectors = match embedder.embed(&inputs).await {
+        Ok(v) => v,
+        Err(e) => return Err((hits, e)),
+    };
+    for (hit, vector) in hits.iter_mut().zip(&vectors[1..]) {
+        hit.score = embeddings::cosine(&vectors[0], vector);
+    }
+    hits.sort_by(Hit::rank);
+    Ok(hits)
 }
 
 fn empty_list() -> Box<serde_json::value::RawValue> {
@@ -457,6 +503,12 @@ impl Hit {
             .then(a.target.cmp(&b.target))
             .then_with(|| a.table.cmp(&b.table))
             .then(a.position.cmp(&b.position))
+    }
+
+    /// The text of the indexed columns, in index order, joined by spaces (what is embedded).
+    fn indexed_text(&self) -> String {
+        let texts: Vec<String> = self.indexed.iter().filter_map(|c| self.value_of(c).and_then(rows::as_text)).collect();
+        texts.join(" ")
     }
 
     fn value_of(&self, column: &str) -> Option<&Value> {

@@ -84,6 +84,7 @@ fn limits(app: &App) -> Limits {
     Limits {
         call_timeout: app.config.connect_timeout() + app.config.query_timeout() + std::time::Duration::from_secs(1),
         snippet_chars: app.config.search.snippet_chars,
+        rerank_candidates: app.embedder.as_ref().map_or(0, |e| e.candidates),
     }
 }
 
@@ -107,7 +108,7 @@ async fn run_cached(
     targets: &[Target],
 ) -> Result<Arc<search::Outcome>, SearchError> {
     let Some(cache) = &app.search_cache else {
-        return search::run(targets, request, limits(app)).await.map(Arc::new);
+        return search::run(targets, request, limits(app), app.embedder.as_deref()).await.map(Arc::new);
     };
     let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
     let key = format!(
@@ -123,7 +124,7 @@ async fn run_cached(
         ids.join(","),
     );
     let outcome = cache
-        .try_get_with(key.clone(), async { search::run(targets, request, limits(app)).await.map(Arc::new) })
+        .try_get_with(key.clone(), async { search::run(targets, request, limits(app), app.embedder.as_deref()).await.map(Arc::new) })
         .await
         .map_err(|e| (*e).clone())?;
     if outcome.databases.iter().any(|d| d.status != "ok") {
@@ -256,7 +257,7 @@ pub async fn analyze(app: &App, principal: &Principal, fields: Fields, origin: &
         .flat_map(|e| e.index_usage.into_iter().map(move |u| rows::html_escape(&format!("{}.{}: {u}", e.database, e.table))))
         .collect();
     let started = Instant::now();
-    let outcome = search::run(&targets, &request, limits).await.map_err(search_error)?;
+    let outcome = search::run(&targets, &request, limits, app.embedder.as_deref()).await.map_err(search_error)?;
     let estimated = started.elapsed().as_secs_f64() * 1000.0;
     if outcome.total_count > 10_000 && request.mode == Mode::Natural {
         recommendations.push(
