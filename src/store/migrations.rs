@@ -117,6 +117,36 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         CREATE INDEX audit_events_user ON audit_events(user_id, seq);
         CREATE INDEX audit_events_action ON audit_events(action, seq);
     "#,
+}, Migration {
+    version: 5,
+    name: "search_history_rowid",
+    sql: r#"
+        -- Every search writes a row here, so each index costs on the busiest path. The random
+        -- UUID primary key was a second B-tree nobody looks rows up by; rows now live in rowid
+        -- order and keep their id as data.
+        CREATE TABLE search_history_new (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            key_id TEXT,
+            query TEXT NOT NULL,
+            search_mode TEXT NOT NULL,
+            databases TEXT NOT NULL,
+            result_count INTEGER NOT NULL,
+            execution_ms REAL NOT NULL,
+            success INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            query_key TEXT NOT NULL DEFAULT ''
+        );
+        INSERT INTO search_history_new
+            (id, user_id, key_id, query, search_mode, databases, result_count, execution_ms, success, created_at, query_key)
+            SELECT id, user_id, key_id, query, search_mode, databases, result_count, execution_ms, success, created_at, query_key
+            FROM search_history ORDER BY created_at, id;
+        DROP TABLE search_history;
+        ALTER TABLE search_history_new RENAME TO search_history;
+        CREATE INDEX search_history_user_time ON search_history(user_id, created_at);
+        CREATE INDEX search_history_user_key ON search_history(user_id, query_key);
+    "#,
 }];
 
 fn ensure_table(conn: &Connection) -> rusqlite::Result<()> {
@@ -172,6 +202,26 @@ mod tests {
         assert_eq!(apply(&mut conn).unwrap().len(), MIGRATIONS.len());
         assert!(apply(&mut conn).unwrap().is_empty());
         assert_eq!(status(&conn).unwrap().len(), MIGRATIONS.len());
+    }
+
+    #[test]
+    fn history_rows_survive_the_move_to_rowid_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        ensure_table(&conn).unwrap();
+        for m in MIGRATIONS.iter().filter(|m| m.version < 5) {
+            conn.execute_batch(m.sql).unwrap();
+            conn.execute("INSERT INTO schema_migrations VALUES (?1, ?2, 0)", params![m.version, m.name]).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO users (id, email, name, password_hash, role, created_at) VALUES ('u', 'u@x.io', 'U', 'h', 'user', 0);
+             INSERT INTO search_history (id, user_id, query, search_mode, databases, result_count, execution_ms, success, created_at, query_key)
+             VALUES ('h1', 'u', 'Boat', 'natural', '[]', 3, 1.5, 1, 10, 'boat');",
+        )
+        .unwrap();
+        assert_eq!(apply(&mut conn).unwrap(), vec!["search_history_rowid"]);
+        let (id, key): (String, String) =
+            conn.query_row("SELECT id, query_key FROM search_history WHERE user_id = 'u'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!((id.as_str(), key.as_str()), ("h1", "boat"));
     }
 
     #[test]
