@@ -270,3 +270,51 @@ async fn identical_searches_are_cached_single_flight_and_cleared_by_database_cha
     let (_, after_change) = server.search(&t.key, q.clone()).await;
     assert_eq!(after_change["data"]["results"][0]["databaseName"], "renamed");
 }
+
+/// Stopwords and words shorter than `innodb_ft_min_token_size` are not in an InnoDB FULLTEXT
+/// index: a query made only of them gets an empty result with a hint, and no statement is sent.
+/// The rules are read from the server, by root and by a user who may only SELECT the data
+/// (`and` is not an InnoDB stopword: a query with it is sent).
+#[tokio::test]
+async fn queries_of_only_stopwords_or_short_words_get_an_empty_result_with_a_hint() {
+    let server = Server::start_with_config(GENEROUS_LIMITS).await;
+    let mut conn = mariadb(None).await;
+    conn.query_drop("CREATE USER IF NOT EXISTS 'altus4_reader'@'%' IDENTIFIED BY 'reader secret 1'").await.unwrap();
+    conn.query_drop("GRANT SELECT ON sakila.* TO 'altus4_reader'@'%'").await.unwrap();
+
+    let root = server.sakila_tenant("stopwords@example.com").await;
+    let token = server.register("stopwords-reader@example.com").await;
+    let (key, _) = server.create_key(&token, &["search"]).await;
+    let reader_db = server.add_database_as(&token, "sakila", "altus4_reader", "reader secret 1").await;
+    let executed = |tenant_token: String, db: String| {
+        let server = &server;
+        async move {
+            let (_, body) = server.get(&format!("/api/v1/databases/{db}"), Some(&tenant_token)).await;
+            body["data"]["queriesExecuted"].as_u64().unwrap()
+        }
+    };
+
+    for (key, token, db) in [(&root.key, &root.token, &root.db), (&key, &token, &reader_db)] {
+        let before = executed(token.clone(), db.clone()).await;
+        for (query, mode) in [("the of with", "natural"), ("+the +with", "boolean"), ("xy zq", "natural"), ("about it", "semantic")] {
+            let (status, body) = server.search(key, json!({"query": query, "searchMode": mode})).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            assert_eq!(body["data"]["results"], json!([]), "{query}");
+            assert_eq!(body["data"]["totalCount"], 0);
+            let warnings = body["data"]["warnings"].to_string();
+            assert!(warnings.contains("stopword") && warnings.contains("3 characters"), "{query}: {warnings}");
+        }
+        assert_eq!(executed(token.clone(), db.clone()).await, before, "hopeless queries are not sent");
+
+        // One indexed word among them is enough; a wildcard makes a short word a prefix search.
+        let (_, body) = server.search(key, json!({"query": "the of and", "searchMode": "natural"})).await;
+        assert!(!body["data"]["warnings"].to_string().contains("stopword"), "{}", body["data"]["warnings"]);
+        let (_, body) = server.search(key, json!({"query": "the astronaut of", "searchMode": "natural"})).await;
+        assert!(!body["data"]["results"].as_array().unwrap().is_empty(), "{body}");
+        assert!(!body["data"]["warnings"].to_string().contains("stopword"));
+        let (status, body) = server.search(key, json!({"query": "th*", "searchMode": "boolean"})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(!body["data"]["warnings"].to_string().contains("stopword"));
+        assert!(executed(token.clone(), db.clone()).await >= before + 3);
+    }
+}

@@ -168,7 +168,8 @@ pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Resu
     }
     let mut warnings = vec![];
     if against != request.query {
-        warnings.push(format!("boolean query was normalised to: {against}"));
+        // Warnings are shown as they are: user text in them is escaped like every other field.
+        warnings.push(format!("boolean query was normalised to: {}", rows::html_escape(&against)));
     }
 
     // 1. Schemas, in parallel.
@@ -199,7 +200,12 @@ pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Resu
     let mut tables = vec![];
     let mut skipped = vec![];
     let mut unindexed = vec![];
+    // Tables left out because no word of the query can be in their index.
+    let mut unmatchable: Option<usize> = None;
+    // A trailing `*` makes even a short word a prefix search.
+    let wildcard = request.mode == Mode::Boolean && against.contains('*');
     for (i, schema) in &ok {
+        let hopeless = !wildcard && terms.iter().all(|t| !schema.text_rules.indexes(t));
         for table in &schema.tables {
             if request.tables.as_ref().is_some_and(|t| !t.contains(&table.name)) {
                 continue;
@@ -214,13 +220,23 @@ pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Resu
                 }
                 continue;
             }
+            if hopeless && table.is_innodb() {
+                unmatchable.get_or_insert(schema.text_rules.min_token);
+                continue;
+            }
             let (sql, params) = statement(&targets[*i].database, table, &indexes, request.mode, &against, fetch);
             let plan = TablePlan { target: *i, table: table.clone(), indexes: indexes.into_iter().cloned().collect() };
             tables.push((plan, sql, params));
         }
     }
     if !skipped.is_empty() {
-        warnings.push(format!("tables without a FULLTEXT index were skipped: {}", skipped.join(", ")));
+        warnings.push(format!("tables without a FULLTEXT index were skipped: {}", rows::html_escape(&skipped.join(", "))));
+    }
+    if let Some(min_token) = unmatchable {
+        warnings.push(format!(
+            "every word of the query is a stopword or shorter than {min_token} characters (the server's \
+             innodb_ft_min_token_size), so the FULLTEXT index cannot match it: add a longer, more specific word"
+        ));
     }
     Ok(Some(Plan { against, terms, tables, failures, skipped, unindexed, warnings }))
 }
@@ -577,6 +593,7 @@ mod tests {
             ],
             primary_key: vec!["film_id".into()],
             row_estimate: None,
+            engine: "InnoDB".into(),
         }
     }
 

@@ -248,7 +248,7 @@ pub async fn analyze(app: &App, principal: &Principal, fields: Fields, origin: &
             )));
         }
     }
-    plan.warnings.iter().for_each(|w| recommendations.push(rows::html_escape(w)));
+    recommendations.extend(plan.warnings.iter().cloned()); // escaped by the planner
 
     let index_usage: Vec<String> = search::explain(&targets, &plan, limits)
         .await
