@@ -2,7 +2,10 @@
 //! - one rate-limit admission decision (the limiter state a per-key actor owns);
 //! - the same decision through the per-key actor (registry fast path + mailbox round trip);
 //! - warm API-key validation: strict format check + SHA-256 + key-cache lookup (a hit is read
-//!   from the shared cache without a mailbox round trip).
+//!   from the shared cache without a mailbox round trip);
+//! - rendering one search hit's text: the snippet and highlight of each indexed column and the
+//!   escaped row, for an ASCII PyPI row and a non-ASCII one (what every uncached search pays per
+//!   result).
 //!
 //! Run: `cargo bench --bench hot_path`. Figures and their baseline live in benches/README.md.
 
@@ -107,9 +110,39 @@ fn key_validation(c: &mut Criterion) {
     });
 }
 
+fn hit_rendering(c: &mut Criterion) {
+    use altus4::engine::rows;
+    let terms = rows::Terms::new(&["async".into(), "driver".into()]);
+    let rows_of = |name: &str, summary: &str| {
+        let names = vec!["id".to_string(), "name".to_string(), "summary".to_string()];
+        let values = vec![mysql_async::Value::Int(42), mysql_async::Value::Bytes(name.into()), mysql_async::Value::Bytes(summary.into())];
+        (names, values, vec![name.to_string(), summary.to_string()])
+    };
+    let ascii = rows_of(
+        "asyncpg-driver-tools",
+        "A fast PostgreSQL database client library for Python/asyncio, with an async driver, connection pooling & <typed> records; \
+         see the documentation for the full list of features and the supported server versions of PostgreSQL and its forks.",
+    );
+    let unicode = rows_of(
+        "größen-async",
+        "Asynchroner Treiber für Datenbanken – schnell, klein und mit Unterstützung für „async“ Verbindungen; Driver für PostgreSQL \
+         und MariaDB, geschrieben für Anwendungen, die viele gleichzeitige Anfragen bedienen müssen (Größe: ~2 MB).",
+    );
+    for (label, (names, values, texts)) in [("ASCII", &ascii), ("non-ASCII", &unicode)] {
+        c.bench_function(&format!("render one hit: snippets, highlights, escaped row ({label})"), |b| {
+            b.iter(|| {
+                for text in texts {
+                    black_box(rows::excerpt(black_box(text), &terms, 160));
+                }
+                black_box(rows::content(names, values));
+            })
+        });
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = admission, key_validation
+    targets = admission, key_validation, hit_rendering
 }
 criterion_main!(benches);

@@ -6,17 +6,28 @@ use serde_json::{Map, Number, Value as Json};
 /// Escapes `& < > " '` so a result can be dropped into HTML without becoming markup.
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
+    escape_into(&mut out, s);
     out
+}
+
+/// Appends `s` to `out`, HTML-escaped: runs without a special character are copied whole.
+fn escape_into(out: &mut String, s: &str) {
+    let mut plain_from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#x27;",
+            _ => continue,
+        };
+        // The five are ASCII, so `i` is always a character boundary.
+        out.push_str(&s[plain_from..i]);
+        out.push_str(entity);
+        plain_from = i + 1;
+    }
+    out.push_str(&s[plain_from..]);
 }
 
 /// A column value as JSON; strings are HTML-escaped, dates are ISO-8601 strings.
@@ -60,86 +71,155 @@ pub fn as_text(value: &Value) -> Option<String> {
     }
 }
 
-/// A window of about `max_chars` characters of `text` around the first occurrence of any of
-/// `terms` (case-insensitive), with `…` where it was cut; `None` when no term occurs.
-pub fn snippet(text: &str, terms: &[String], max_chars: usize) -> Option<String> {
-    let chars: Vec<char> = text.chars().collect();
-    let lower: Vec<char> = chars.iter().map(|c| c.to_lowercase().next().unwrap_or(*c)).collect();
-    let hit = terms
-        .iter()
-        .filter(|t| !t.is_empty())
-        .filter_map(|t| {
-            let needle: Vec<char> = t.chars().collect();
-            lower.windows(needle.len()).position(|w| w == needle.as_slice())
-        })
-        .min()?;
-    Some(window(&chars, hit, max_chars))
+/// A character as matching compares it: the first character of its lower-case form, so that
+/// folded text keeps one character per original character.
+fn fold(c: char) -> char {
+    if c.is_ascii() {
+        c.to_ascii_lowercase()
+    } else {
+        c.to_lowercase().next().unwrap_or(c)
+    }
 }
 
-/// HTML-escapes `text` and wraps every occurrence of a term (case-insensitive) in `<mark>`:
-/// the only markup in a highlight is ours.
-pub fn highlight(text: &str, terms: &[String]) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let lower: Vec<char> = chars.iter().map(|c| c.to_lowercase().next().unwrap_or(*c)).collect();
-    let needles: Vec<Vec<char>> = terms.iter().filter(|t| !t.is_empty()).map(|t| t.chars().collect()).collect();
-    let mut out = String::new();
-    let mut plain = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let hit = needles.iter().filter(|n| lower[i..].starts_with(n)).map(|n| n.len()).max();
-        match hit {
-            Some(len) => {
-                out.push_str(&html_escape(&plain));
-                plain.clear();
-                let word: String = chars[i..i + len].iter().collect();
-                out.push_str("<mark>");
-                out.push_str(&html_escape(&word));
-                out.push_str("</mark>");
-                i += len;
-            }
-            None => {
-                plain.push(chars[i]);
-                i += 1;
-            }
-        }
+/// A search's terms prepared once for matching every result: folded, empty ones dropped.
+pub struct Terms(Vec<Vec<char>>);
+
+impl Terms {
+    pub fn new(terms: &[String]) -> Self {
+        Self(terms.iter().filter(|t| !t.is_empty()).map(|t| t.chars().map(fold).collect()).collect())
     }
-    out.push_str(&html_escape(&plain));
+}
+
+/// Text prepared for case-insensitive matching by character position, so that matches map back
+/// to slices of the original. ASCII text (most of it) is matched on its bytes directly.
+struct Folded<'a> {
+    text: &'a str,
+    /// Empty for ASCII text; otherwise each character's byte offset and folded form.
+    offsets: Vec<usize>,
+    chars: Vec<char>,
+}
+
+impl<'a> Folded<'a> {
+    fn new(text: &'a str) -> Self {
+        let (offsets, chars) = if text.is_ascii() {
+            (vec![], vec![])
+        } else {
+            text.char_indices().map(|(i, c)| (i, fold(c))).unzip()
+        };
+        Self { text, offsets, chars }
+    }
+
+    fn is_ascii(&self) -> bool {
+        self.offsets.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        if self.is_ascii() { self.text.len() } else { self.chars.len() }
+    }
+
+    /// The folded character at position `k < len`.
+    fn at(&self, k: usize) -> char {
+        if self.is_ascii() { char::from(self.text.as_bytes()[k].to_ascii_lowercase()) } else { self.chars[k] }
+    }
+
+    /// The byte offset of character `k` (the end of the text for `k == len`).
+    fn byte(&self, k: usize) -> usize {
+        if self.is_ascii() { k } else { self.offsets.get(k).copied().unwrap_or(self.text.len()) }
+    }
+
+    /// The original text of characters `from..to`.
+    fn slice(&self, from: usize, to: usize) -> &'a str {
+        &self.text[self.byte(from)..self.byte(to)]
+    }
+
+    /// The length of the longest term occurring at character `at` and ending by `end`.
+    fn match_at(&self, at: usize, end: usize, terms: &Terms) -> Option<usize> {
+        let first = self.at(at);
+        terms
+            .0
+            .iter()
+            .filter(|t| t[0] == first && at + t.len() <= end && t.iter().enumerate().skip(1).all(|(j, c)| self.at(at + j) == *c))
+            .map(Vec::len)
+            .max()
+    }
+}
+
+/// What a result shows of one text column: a window of about `max_chars` characters around
+/// the first term, HTML-escaped, and the same window with every term in `<mark>`.
+pub struct Excerpt {
+    pub snippet: String,
+    pub highlight: String,
+}
+
+/// The excerpt of `text` around the first occurrence of any term (case-insensitive), with `…`
+/// where it was cut; `None` when no term occurs. The only markup in a highlight is ours.
+pub fn excerpt(text: &str, terms: &Terms, max_chars: usize) -> Option<Excerpt> {
+    let folded = Folded::new(text);
+    let len = folded.len();
+    let hit = (0..len).find(|&i| folded.match_at(i, len, terms).is_some())?;
+    let (start, end) = window(&folded, hit, max_chars);
+    let (open, close) = (if start > 0 { "…" } else { "" }, if end < len { "…" } else { "" });
+    let body = folded.slice(start, end);
+    let mut snippet = String::with_capacity(body.len() + 8);
+    snippet.push_str(open);
+    escape_into(&mut snippet, body);
+    snippet.push_str(close);
+
+    let mut highlight = String::with_capacity(snippet.len() + 32);
+    highlight.push_str(open);
+    let (mut plain_from, mut i) = (start, hit);
+    while i < end {
+        let Some(n) = folded.match_at(i, end, terms) else {
+            i += 1;
+            continue;
+        };
+        escape_into(&mut highlight, folded.slice(plain_from, i));
+        highlight.push_str("<mark>");
+        escape_into(&mut highlight, folded.slice(i, i + n));
+        highlight.push_str("</mark>");
+        i += n;
+        plain_from = i;
+    }
+    escape_into(&mut highlight, folded.slice(plain_from, end));
+    highlight.push_str(close);
+    Some(Excerpt { snippet, highlight })
+}
+
+/// The start of `text`, cut like a snippet and HTML-escaped: used when no term is found
+/// verbatim.
+pub fn leading(text: &str, max_chars: usize) -> String {
+    let folded = Folded::new(text);
+    let (start, end) = window(&folded, 0, max_chars);
+    let mut out = html_escape(folded.slice(start, end));
+    if end < folded.len() {
+        out.push('…');
+    }
     out
 }
 
-/// The start of `text`, cut like a snippet: used when no term is found verbatim.
-pub fn leading(text: &str, max_chars: usize) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    window(&chars, 0, max_chars)
-}
-
-fn window(chars: &[char], hit: usize, max_chars: usize) -> String {
+/// The character range `start..end` of a window of about `max_chars` around `hit`.
+fn window(text: &Folded<'_>, hit: usize, max_chars: usize) -> (usize, usize) {
+    // Folding keeps whitespace as it is, so the folded characters tell where words end.
+    let blank = |k: usize| text.at(k).is_whitespace();
+    let len = text.len();
     let lead = max_chars / 4;
     let mut start = hit.saturating_sub(lead);
     // Cut at a word boundary when one is near the edge; never past the hit, never shrinking
     // the window by more than `SNAP` characters on either side.
     const SNAP: usize = 20;
     if start > 0 {
-        if let Some(p) = chars[start..hit].iter().take(SNAP).position(|c| c.is_whitespace()) {
+        if let Some(p) = (start..hit).take(SNAP).position(blank) {
             start += p + 1;
         }
     }
-    let mut end = (start + max_chars).min(chars.len());
-    if end < chars.len() {
+    let mut end = (start + max_chars).min(len);
+    if end < len {
         let from = hit.max(start).max(end.saturating_sub(SNAP));
-        if let Some(p) = chars[from..end].iter().rposition(|c| c.is_whitespace()) {
+        if let Some(p) = (from..end).rposition(blank) {
             end = from + p;
         }
     }
-    let mut out = String::new();
-    if start > 0 {
-        out.push('…');
-    }
-    out.extend(&chars[start..end]);
-    if end < chars.len() {
-        out.push('…');
-    }
-    out
+    (start, end)
 }
 
 /// Builds the `content` object of a result from column names and values.
@@ -167,29 +247,39 @@ mod tests {
         assert_eq!(to_json(&Value::Bytes(vec![0xff, 0x00, 0x41])), Json::from("0xff0041"));
     }
 
+    fn terms(words: &[&str]) -> Terms {
+        Terms::new(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>())
+    }
+
     #[test]
     fn highlights_mark_terms_and_escape_the_rest() {
-        assert_eq!(
-            highlight("A <b>Boat</b> & a boating boat", &["boat".into()]),
-            "A &lt;b&gt;<mark>Boat</mark>&lt;/b&gt; &amp; a <mark>boat</mark>ing <mark>boat</mark>"
-        );
-        assert_eq!(highlight("nothing here", &["zebra".into()]), "nothing here");
+        let e = excerpt("A <b>Boat</b> & a boating boat", &terms(&["boat"]), 160).unwrap();
+        assert_eq!(e.highlight, "A &lt;b&gt;<mark>Boat</mark>&lt;/b&gt; &amp; a <mark>boat</mark>ing <mark>boat</mark>");
+        assert_eq!(e.snippet, "A &lt;b&gt;Boat&lt;/b&gt; &amp; a boating boat");
+        assert!(excerpt("nothing here", &terms(&["zebra"]), 160).is_none());
+        // The longest term wins where two start at the same place; case folds beyond ASCII.
+        let e = excerpt("ÜBER Überall", &terms(&["über", "überall"]), 160).unwrap();
+        assert_eq!(e.highlight, "<mark>ÜBER</mark> <mark>Überall</mark>");
     }
 
     #[test]
     fn snippets_center_on_the_first_term() {
         let text = "A Fast-Paced Drama of a Astronaut And a Boat who must Find a Dog in Nigeria";
-        let s = snippet(text, &["astronaut".into()], 20).unwrap();
+        let e = excerpt(text, &terms(&["astronaut"]), 20).unwrap();
+        let s = e.snippet;
         assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
         assert!(s.contains("Astronaut"), "{s}");
         // Whole words only at the cuts.
         assert!(s.starts_with("…a ") || s.starts_with("…of ") || s.starts_with("…Astronaut"), "{s}");
         assert!(!s.trim_end_matches('…').ends_with(' '), "{s}");
-        assert_eq!(snippet("short text", &["short".into()], 160).unwrap(), "short text");
-        assert!(snippet(text, &["zebra".into()], 20).is_none());
+        // The highlight is the same window; a term cut off at its edge is not marked.
+        assert_eq!(e.highlight, s.replace("Astronaut", "<mark>Astronaut</mark>"));
+        assert_eq!(excerpt("short text", &terms(&["short"]), 160).unwrap().snippet, "short text");
+        assert!(excerpt(text, &terms(&["zebra"]), 20).is_none());
         assert_eq!(leading("ünïcode text", 3), "ünï…");
+        assert_eq!(leading("<b> & more", 3), "&lt;b&gt;…");
         // A long unbroken run next to the hit does not shrink the snippet to the word.
         let run = format!("zebra {}", "x".repeat(300));
-        assert!(snippet(&run, &["zebra".into()], 160).unwrap().chars().count() > 100);
+        assert!(excerpt(&run, &terms(&["zebra"]), 160).unwrap().snippet.chars().count() > 100);
     }
 }

@@ -347,6 +347,7 @@ pub async fn run(
             }
         }
     }
+    let terms = rows::Terms::new(&terms);
     outcome.results = hits
         .into_iter()
         .skip(request.offset)
@@ -531,19 +532,21 @@ impl Hit {
         self.names.iter().position(|n| n == column).map(|i| &self.values[i])
     }
 
-    fn into_json(self, targets: &[Target], terms: &[String], snippet_chars: usize) -> Json {
+    fn into_json(self, targets: &[Target], terms: &rows::Terms, snippet_chars: usize) -> Json {
         // (column, text) of the indexed columns, in index order.
         let texts: Vec<(&String, String)> =
             self.indexed.iter().filter_map(|c| self.value_of(c).and_then(rows::as_text).map(|t| (c, t))).collect();
-        let snippets: Vec<(&String, String)> =
-            texts.iter().filter_map(|(c, t)| rows::snippet(t, terms, snippet_chars).map(|s| (*c, s))).collect();
-        let matched_columns: Vec<String> = snippets.iter().map(|(c, _)| rows::html_escape(c)).collect();
-        // The reference's `highlights`: each matching column's snippet, terms in <mark>.
-        let highlights: Vec<String> = snippets.iter().map(|(_, s)| rows::highlight(s, terms)).collect();
-        let snippet = snippets
-            .into_iter()
-            .next()
-            .map(|(_, s)| s)
+        let excerpts: Vec<(&String, rows::Excerpt)> =
+            texts.iter().filter_map(|(c, t)| rows::excerpt(t, terms, snippet_chars).map(|e| (*c, e))).collect();
+        let matched_columns: Vec<String> = excerpts.iter().map(|(c, _)| rows::html_escape(c)).collect();
+        let mut highlights = Vec::with_capacity(excerpts.len());
+        let mut snippet = None;
+        for (_, excerpt) in excerpts {
+            snippet.get_or_insert(excerpt.snippet);
+            // The reference's `highlights`: each matching column's snippet, terms in <mark>.
+            highlights.push(excerpt.highlight);
+        }
+        let snippet = snippet
             .or_else(|| texts.iter().find(|(_, t)| !t.is_empty()).map(|(_, t)| rows::leading(t, snippet_chars)))
             .unwrap_or_default();
         let id = if self.primary_key.is_empty() {
@@ -574,7 +577,7 @@ impl Hit {
             "data": content,
             "matchedColumns": matched_columns,
             "highlights": highlights,
-            "snippet": rows::html_escape(&snippet),
+            "snippet": snippet,
         })
     }
 }
