@@ -22,7 +22,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 /// Times `work` inside a task on the runtime, as a request handler would run it (an actor call
 /// from outside the runtime pays a cross-thread wake-up that requests never pay).
-fn on_runtime(rt: &tokio::runtime::Runtime, work: impl std::future::Future<Output = ()> + Send + 'static) -> Duration {
+fn on_runtime(
+    rt: &tokio::runtime::Runtime,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Duration {
     rt.block_on(async {
         tokio::spawn(async move {
             let start = Instant::now();
@@ -35,7 +38,13 @@ fn on_runtime(rt: &tokio::runtime::Runtime, work: impl std::future::Future<Outpu
 }
 
 fn unlimited() -> Tier {
-    Tier { name: "bench".into(), per_hour: u32::MAX, per_minute: u32::MAX, burst: u32::MAX, block_ms: 0 }
+    Tier {
+        name: "bench".into(),
+        per_hour: u32::MAX,
+        per_minute: u32::MAX,
+        burst: u32::MAX,
+        block_ms: 0,
+    }
 }
 
 fn admission(c: &mut Criterion) {
@@ -49,15 +58,18 @@ fn admission(c: &mut Criterion) {
         })
     });
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let limits = rt.block_on(async {
-        let settings =
-            LimiterSettings {
-                clock: SystemClock::shared(),
-                idle_ms: 600_000,
-                tick: Duration::from_secs(30),
-                attempt_window_secs: 10,
-            };
+        let settings = LimiterSettings {
+            clock: SystemClock::shared(),
+            idle_ms: 600_000,
+            tick: Duration::from_secs(30),
+            attempt_window_secs: 10,
+        };
         RateLimits::start(settings, 5_000).await.unwrap()
     });
     let tier = Arc::new(unlimited());
@@ -79,62 +91,99 @@ struct Table(Vec<(KeyDigest, String)>);
 impl KeyLookup for Table {
     type Record = Arc<String>;
     async fn lookup(&self, digest: KeyDigest) -> Result<Option<Arc<String>>, String> {
-        Ok(self.0.iter().find(|(d, _)| *d == digest).map(|(_, owner)| Arc::new(owner.clone())))
+        Ok(self
+            .0
+            .iter()
+            .find(|(d, _)| *d == digest)
+            .map(|(_, owner)| Arc::new(owner.clone())))
     }
 }
 
 fn key_validation(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let key = apikey::generate(Environment::Live);
     let secret = key.secret.expose().clone();
     let cache = rt.block_on(async {
         let table = Table(vec![(key.digest, "owner".into())]);
-        let config = KeyCacheConfig { max_entries: 100_000, ttl: Duration::from_secs(300) };
-        let cache = KeyCache::start(Arc::new(table), config, 1000).await.unwrap();
+        let config = KeyCacheConfig {
+            max_entries: 100_000,
+            ttl: Duration::from_secs(300),
+        };
+        let cache = KeyCache::start(Arc::new(table), config, 1000)
+            .await
+            .unwrap();
         // Warm it, and let the fill land.
         cache.resolve(key.digest).await.unwrap().unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         cache
     });
-    c.bench_function("key format check + SHA-256", |b| b.iter(|| black_box(apikey::parse(black_box(&secret)))));
-    c.bench_function("key validation, warm cache (parse + digest + cache hit)", |b| {
-        b.iter_custom(|iters| {
-            let (cache, secret) = (cache.clone(), secret.clone());
-            on_runtime(&rt, async move {
-                for _ in 0..iters {
-                    let parsed = apikey::parse(black_box(&secret)).unwrap();
-                    black_box(cache.resolve(parsed.digest).await.unwrap().unwrap());
-                }
-            })
-        })
+    c.bench_function("key format check + SHA-256", |b| {
+        b.iter(|| black_box(apikey::parse(black_box(&secret))))
     });
+    c.bench_function(
+        "key validation, warm cache (parse + digest + cache hit)",
+        |b| {
+            b.iter_custom(|iters| {
+                let (cache, secret) = (cache.clone(), secret.clone());
+                on_runtime(&rt, async move {
+                    for _ in 0..iters {
+                        let parsed = apikey::parse(black_box(&secret)).unwrap();
+                        black_box(cache.resolve(parsed.digest).await.unwrap().unwrap());
+                    }
+                })
+            })
+        },
+    );
 }
 
 fn hit_rendering(c: &mut Criterion) {
     use altus4::engine::rows;
     let terms = rows::Terms::new(&["async".into(), "driver".into()]);
-    let rows_of = |name: &str, summary: &str| {
-        let names = vec!["id".to_string(), "name".to_string(), "summary".to_string()];
-        let values = vec![mysql_async::Value::Int(42), mysql_async::Value::Bytes(name.into()), mysql_async::Value::Bytes(summary.into())];
-        (names, values, vec![name.to_string(), summary.to_string()])
+    let names = vec!["id".to_string(), "name".to_string(), "summary".to_string()];
+    let (primary_key, indexed) = (
+        vec!["id".to_string()],
+        vec!["name".to_string(), "summary".to_string()],
+    );
+    let row = |name: &str, summary: &str| {
+        vec![
+            mysql_async::Value::Int(42),
+            mysql_async::Value::Bytes(name.into()),
+            mysql_async::Value::Bytes(summary.into()),
+        ]
     };
-    let ascii = rows_of(
+    let ascii = row(
         "asyncpg-driver-tools",
         "A fast PostgreSQL database client library for Python/asyncio, with an async driver, connection pooling & <typed> records; \
          see the documentation for the full list of features and the supported server versions of PostgreSQL and its forks.",
     );
-    let unicode = rows_of(
+    let unicode = row(
         "größen-async",
         "Asynchroner Treiber für Datenbanken – schnell, klein und mit Unterstützung für „async“ Verbindungen; Driver für PostgreSQL \
          und MariaDB, geschrieben für Anwendungen, die viele gleichzeitige Anfragen bedienen müssen (Größe: ~2 MB).",
     );
-    for (label, (names, values, texts)) in [("ASCII", &ascii), ("non-ASCII", &unicode)] {
-        c.bench_function(&format!("render one hit: snippets, highlights, escaped row ({label})"), |b| {
+    for (label, values) in [("ASCII", &ascii), ("non-ASCII", &unicode)] {
+        c.bench_function(&format!("render one hit to JSON text ({label})"), |b| {
             b.iter(|| {
-                for text in texts {
-                    black_box(rows::excerpt(black_box(text), &terms, 160));
-                }
-                black_box(rows::content(names, values));
+                let hit = rows::HitView {
+                    database: "d0b7",
+                    database_name: "pypi",
+                    table: "packages",
+                    score: 13.5,
+                    row: rows::Content {
+                        names: &names,
+                        values: black_box(values),
+                    },
+                    primary_key: &primary_key,
+                    position: 0,
+                    indexed: &indexed,
+                    terms: &terms,
+                    snippet_chars: 160,
+                };
+                black_box(serde_json::value::to_raw_value(&hit).unwrap())
             })
         });
     }

@@ -36,7 +36,10 @@ fn is_word_char(c: char) -> bool {
 }
 
 fn words_of(text: &str) -> Vec<String> {
-    text.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()).map(str::to_string).collect()
+    text.split(|c: char| !is_word_char(c))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn tokenize(input: &str) -> Vec<Token> {
@@ -117,7 +120,10 @@ pub fn normalize(input: &str) -> String {
             }
             Token::Phrase(words) => {
                 let op = pending_op.take().map(String::from).unwrap_or_default();
-                stack.last_mut().expect("root").push(format!("{op}\"{}\"", words.join(" ")));
+                stack
+                    .last_mut()
+                    .expect("root")
+                    .push(format!("{op}\"{}\"", words.join(" ")));
             }
             Token::Star | Token::Sep => pending_op = None,
             Token::Open if stack.len() > MAX_DEPTH => {
@@ -151,14 +157,20 @@ fn close_group(stack: &mut Vec<Vec<String>>, open_ops: &mut Vec<Option<char>>) {
     let op = open_ops.pop().flatten();
     if !items.is_empty() {
         let op = op.map(String::from).unwrap_or_default();
-        stack.last_mut().expect("parent").push(format!("{op}({})", items.join(" ")));
+        stack
+            .last_mut()
+            .expect("parent")
+            .push(format!("{op}({})", items.join(" ")));
     }
 }
 
 /// Every word of a query, lower-cased: the terms of a natural-language query, where `-` and
 /// friends are just punctuation.
 pub fn words(query: &str) -> Vec<String> {
-    let mut terms: Vec<String> = words_of(query).into_iter().map(|w| w.to_lowercase()).collect();
+    let mut terms: Vec<String> = words_of(query)
+        .into_iter()
+        .map(|w| w.to_lowercase())
+        .collect();
     terms.dedup();
     terms
 }
@@ -195,7 +207,14 @@ mod tests {
 
     #[test]
     fn valid_queries_are_kept() {
-        for q in ["+drama -feminist", "apple banana", "+(drama comedy) -boring", "\"lonely astronaut\"", "astro*", "~dull >epic <minor"] {
+        for q in [
+            "+drama -feminist",
+            "apple banana",
+            "+(drama comedy) -boring",
+            "\"lonely astronaut\"",
+            "astro*",
+            "~dull >epic <minor",
+        ] {
             assert_eq!(normalize(q), q, "{q}");
         }
     }
@@ -245,6 +264,9 @@ mod tests {
 
     #[test]
     fn terms_for_snippets_skip_negations() {
-        assert_eq!(positive_terms("+Drama -feminist \"Lonely Boat\""), ["drama", "lonely", "boat"]);
+        assert_eq!(
+            positive_terms("+Drama -feminist \"Lonely Boat\""),
+            ["drama", "lonely", "boat"]
+        );
     }
 }

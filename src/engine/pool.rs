@@ -71,7 +71,10 @@ impl PoolError {
     /// Failures that say the database is unwell (they count towards opening the breaker); a
     /// refused statement means the server is answering.
     fn is_outage(&self) -> bool {
-        matches!(self, PoolError::Unreachable | PoolError::Timeout | PoolError::Protocol)
+        matches!(
+            self,
+            PoolError::Unreachable | PoolError::Timeout | PoolError::Protocol
+        )
     }
 
     fn from_mysql(e: &mysql_async::Error) -> Self {
@@ -94,7 +97,9 @@ fn is_tls_failure(e: &mysql_async::Error) -> bool {
     match e {
         Error::Driver(DriverError::NoClientSslFlagFromServer) | Error::Io(IoError::Tls(_)) => true,
         // A failed handshake comes back as an I/O error carrying rustls' own error.
-        Error::Io(IoError::Io(io)) => io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()),
+        Error::Io(IoError::Io(io)) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>()),
         _ => false,
     }
 }
@@ -156,7 +161,9 @@ fn opts(spec: &PoolSpec) -> OptsBuilder {
 /// pretends to be MySQL), and that must end this probe, not the caller's request.
 pub async fn probe(spec: &PoolSpec) -> Result<ServerInfo, PoolError> {
     let spec = spec.clone();
-    tokio::spawn(async move { probe_inner(&spec).await }).await.unwrap_or(Err(PoolError::Protocol))
+    tokio::spawn(async move { probe_inner(&spec).await })
+        .await
+        .unwrap_or(Err(PoolError::Protocol))
 }
 
 async fn probe_inner(spec: &PoolSpec) -> Result<ServerInfo, PoolError> {
@@ -179,15 +186,28 @@ async fn server_version(conn: &mut Conn, timeout: Duration) -> Result<String, Po
         .await
         .map_err(|_| PoolError::Timeout)?
         .map_err(|e| PoolError::from_mysql(&e))?;
-    Ok(row.and_then(|r| r.as_ref(0).and_then(super::rows::as_text)).unwrap_or_default())
+    Ok(row
+        .and_then(|r| {
+            r.as_ref(0)
+                .and_then(super::rows::as_text)
+                .map(|t| t.into_owned())
+        })
+        .unwrap_or_default())
 }
 
 pub enum PoolMsg {
     /// The database's schema, from cache unless older than the TTL or `refresh` is set.
-    Schema { refresh: bool, reply: RpcReplyPort<Result<Arc<DbSchema>, PoolError>> },
+    Schema {
+        refresh: bool,
+        reply: RpcReplyPort<Result<Arc<DbSchema>, PoolError>>,
+    },
     /// Runs one read-only statement (built by the search planner) with positional parameters,
     /// under the server-side statement time cap.
-    Query { sql: String, params: Vec<Value>, reply: RpcReplyPort<Result<Vec<Row>, PoolError>> },
+    Query {
+        sql: String,
+        params: Vec<Value>,
+        reply: RpcReplyPort<Result<Vec<Row>, PoolError>>,
+    },
     /// The circuit breaker's state: `closed`, `open` or `half-open`.
     Breaker { reply: RpcReplyPort<&'static str> },
     /// How many statements this pool has sent to the database.
@@ -208,7 +228,10 @@ pub struct Shared {
 
 impl Shared {
     /// Runs `work` through the circuit breaker: refused at once while open; outcome recorded.
-    async fn guarded<T>(&self, work: impl std::future::Future<Output = Result<T, PoolError>>) -> Result<T, PoolError> {
+    async fn guarded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, PoolError>>,
+    ) -> Result<T, PoolError> {
         let now = self.clock.now_ms();
         if let Err(open) = self.breaker.lock().expect("breaker lock").admit(now) {
             let retry_after_secs = open.retry_at.saturating_sub(now).div_ceil(1000).max(1);
@@ -248,8 +271,15 @@ impl Shared {
     fn capped(&self, flavor: Flavor, sql: &str) -> String {
         let ms = self.limits.query_timeout.as_millis().max(1);
         match flavor {
-            Flavor::MariaDb => format!("SET STATEMENT max_statement_time={:.3} FOR {sql}", ms as f64 / 1000.0),
-            Flavor::MySql => sql.replacen("SELECT", &format!("SELECT /*+ MAX_EXECUTION_TIME({ms}) */"), 1),
+            Flavor::MariaDb => format!(
+                "SET STATEMENT max_statement_time={:.3} FOR {sql}",
+                ms as f64 / 1000.0
+            ),
+            Flavor::MySql => sql.replacen(
+                "SELECT",
+                &format!("SELECT /*+ MAX_EXECUTION_TIME({ms}) */"),
+                1,
+            ),
         }
     }
 
@@ -257,7 +287,8 @@ impl Shared {
         let mut conn = self.conn().await?;
         let flavor = self.flavor(&mut conn).await?;
         let sql = self.capped(flavor, &sql);
-        self.executed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.executed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The client-side bound is a little longer than the server's own cap, so the server's
         // clean interruption normally wins and the connection stays usable.
         let bound = self.limits.query_timeout + Duration::from_millis(500);
@@ -279,10 +310,13 @@ impl Shared {
         let discovered = self
             .guarded(async {
                 let mut conn = self.conn().await?;
-                tokio::time::timeout(self.limits.query_timeout, schema::discover(&mut conn, &self.database))
-                    .await
-                    .map_err(|_| PoolError::Timeout)?
-                    .map_err(|e| PoolError::from_mysql(&e))
+                tokio::time::timeout(
+                    self.limits.query_timeout,
+                    schema::discover(&mut conn, &self.database),
+                )
+                .await
+                .map_err(|_| PoolError::Timeout)?
+                .map_err(|e| PoolError::from_mysql(&e))
             })
             .await?;
         let discovered = Arc::new(discovered);
@@ -298,7 +332,11 @@ impl Actor for PoolActor {
     type State = Arc<Shared>;
     type Arguments = PoolSpec;
 
-    async fn pre_start(&self, _myself: ActorRef<PoolMsg>, spec: PoolSpec) -> Result<Arc<Shared>, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<PoolMsg>,
+        spec: PoolSpec,
+    ) -> Result<Arc<Shared>, ActorProcessingErr> {
         // Creating a pool does not connect; the first query does.
         Ok(Arc::new(Shared {
             pool: Pool::new(opts(&spec)),
@@ -334,14 +372,22 @@ impl Actor for PoolActor {
                 let _ = reply.send(shared.executed.load(std::sync::atomic::Ordering::Relaxed));
             }
             PoolMsg::Breaker { reply } => {
-                let status = shared.breaker.lock().expect("breaker lock").status(shared.clock.now_ms());
+                let status = shared
+                    .breaker
+                    .lock()
+                    .expect("breaker lock")
+                    .status(shared.clock.now_ms());
                 let _ = reply.send(status);
             }
         }
         Ok(())
     }
 
-    async fn post_stop(&self, _myself: ActorRef<PoolMsg>, shared: &mut Arc<Shared>) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<PoolMsg>,
+        shared: &mut Arc<Shared>,
+    ) -> Result<(), ActorProcessingErr> {
         let pool = shared.pool.clone();
         tokio::spawn(async move {
             let _ = pool.disconnect().await;

@@ -21,7 +21,6 @@ use std::time::Duration;
 use mysql_async::{Row, Value};
 use ractor::ActorRef;
 use serde::Serialize;
-use serde_json::{json, Map, Value as Json};
 use tokio::task::JoinSet;
 
 use super::boolean;
@@ -97,8 +96,9 @@ pub struct DatabaseStatus {
 
 #[derive(Clone, Debug)]
 pub struct Outcome {
-    pub results: Vec<Json>,
-    /// `results` as JSON text, rendered once: a cached outcome is served by copying it.
+    /// How many results `results_json` holds.
+    pub result_count: usize,
+    /// The page of results as JSON text, rendered once: a cached outcome is served by copying it.
     pub results_json: Box<serde_json::value::RawValue>,
     pub total_count: u64,
     pub databases: Vec<DatabaseStatus>,
@@ -109,7 +109,10 @@ pub struct Outcome {
 pub enum SearchError {
     /// A filter names a table or column that none of the searched databases has.
     #[error("{message}")]
-    UnknownName { field: &'static str, message: String },
+    UnknownName {
+        field: &'static str,
+        message: String,
+    },
     /// Every database failed; the first failure.
     #[error("{0}")]
     Failed(PoolError),
@@ -154,7 +157,11 @@ pub struct Plan {
 
 /// Reads the schemas (cached by each pool) and plans the statements. `Ok(None)` when the query
 /// has no searchable word at all (the answer is an empty result, not an error).
-pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Result<Option<Plan>, SearchError> {
+pub async fn plan(
+    targets: &[Target],
+    request: &Request,
+    limits: Limits,
+) -> Result<Option<Plan>, SearchError> {
     let against = match request.mode {
         Mode::Boolean => boolean::normalize(&request.query),
         _ => request.query.clone(),
@@ -169,7 +176,10 @@ pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Resu
     let mut warnings = vec![];
     if against != request.query {
         // Warnings are shown as they are: user text in them is escaped like every other field.
-        warnings.push(format!("boolean query was normalised to: {}", rows::html_escape(&against)));
+        warnings.push(format!(
+            "boolean query was normalised to: {}",
+            rows::html_escape(&against)
+        ));
     }
 
     // 1. Schemas, in parallel.
@@ -177,7 +187,16 @@ pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Resu
     for (i, target) in targets.iter().enumerate() {
         let pool = target.pool.clone();
         let timeout = limits.call_timeout;
-        set.spawn(async move { (i, call_pool(&pool, timeout, |reply| PoolMsg::Schema { refresh: false, reply }).await) });
+        set.spawn(async move {
+            (
+                i,
+                call_pool(&pool, timeout, |reply| PoolMsg::Schema {
+                    refresh: false,
+                    reply,
+                })
+                .await,
+            )
+        });
     }
     let mut schemas: Vec<SchemaResult> = set.join_all().await;
     schemas.sort_by_key(|(i, _)| *i);
@@ -207,7 +226,11 @@ pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Resu
     for (i, schema) in &ok {
         let hopeless = !wildcard && terms.iter().all(|t| !schema.text_rules.indexes(t));
         for table in &schema.tables {
-            if request.tables.as_ref().is_some_and(|t| !t.contains(&table.name)) {
+            if request
+                .tables
+                .as_ref()
+                .is_some_and(|t| !t.contains(&table.name))
+            {
                 continue;
             }
             if table.fulltext_indexes.is_empty() {
@@ -224,13 +247,27 @@ pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Resu
                 unmatchable.get_or_insert(schema.text_rules.min_token);
                 continue;
             }
-            let (sql, params) = statement(&targets[*i].database, table, &indexes, request.mode, &against, fetch);
-            let plan = TablePlan { target: *i, table: table.clone(), indexes: indexes.into_iter().cloned().collect() };
+            let (sql, params) = statement(
+                &targets[*i].database,
+                table,
+                &indexes,
+                request.mode,
+                &against,
+                fetch,
+            );
+            let plan = TablePlan {
+                target: *i,
+                table: table.clone(),
+                indexes: indexes.into_iter().cloned().collect(),
+            };
             tables.push((plan, sql, params));
         }
     }
     if !skipped.is_empty() {
-        warnings.push(format!("tables without a FULLTEXT index were skipped: {}", rows::html_escape(&skipped.join(", "))));
+        warnings.push(format!(
+            "tables without a FULLTEXT index were skipped: {}",
+            rows::html_escape(&skipped.join(", "))
+        ));
     }
     if let Some(min_token) = unmatchable {
         warnings.push(format!(
@@ -238,7 +275,15 @@ pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Resu
              innodb_ft_min_token_size), so the FULLTEXT index cannot match it: add a longer, more specific word"
         ));
     }
-    Ok(Some(Plan { against, terms, tables, failures, skipped, unindexed, warnings }))
+    Ok(Some(Plan {
+        against,
+        terms,
+        tables,
+        failures,
+        skipped,
+        unindexed,
+        warnings,
+    }))
 }
 
 /// How MariaDB would run one planned statement.
@@ -251,15 +296,27 @@ pub struct Explained {
 }
 
 /// Runs `EXPLAIN` for every planned statement.
-pub async fn explain(targets: &[Target], plan: &Plan, limits: Limits) -> Vec<Result<Explained, PoolError>> {
+pub async fn explain(
+    targets: &[Target],
+    plan: &Plan,
+    limits: Limits,
+) -> Vec<Result<Explained, PoolError>> {
     let mut set = JoinSet::new();
     for (n, (table_plan, sql, params)) in plan.tables.iter().enumerate() {
         let pool = targets[table_plan.target].pool.clone();
         let (sql, params) = (format!("EXPLAIN {sql}"), params.clone());
-        let (database, table) = (targets[table_plan.target].name.clone(), table_plan.table.name.clone());
+        let (database, table) = (
+            targets[table_plan.target].name.clone(),
+            table_plan.table.name.clone(),
+        );
         let timeout = limits.call_timeout;
         set.spawn(async move {
-            let rows = call_pool(&pool, timeout, |reply| PoolMsg::Query { sql, params, reply }).await;
+            let rows = call_pool(&pool, timeout, |reply| PoolMsg::Query {
+                sql,
+                params,
+                reply,
+            })
+            .await;
             let explained = rows.map(|rows| Explained {
                 database,
                 table,
@@ -293,24 +350,37 @@ pub async fn run(
     embedder: Option<&Embedder>,
 ) -> Result<Outcome, SearchError> {
     let mut outcome = Outcome {
-        results: vec![],
+        result_count: 0,
         results_json: empty_list(),
         total_count: 0,
         databases: vec![],
         warnings: vec![],
     };
     let Some(plan) = plan(targets, request, limits).await? else {
-        outcome.warnings.push("the query contains no searchable words".into());
+        outcome
+            .warnings
+            .push("the query contains no searchable words".into());
         return Ok(outcome);
     };
-    let Plan { terms, tables, mut failures, warnings, .. } = plan;
+    let Plan {
+        terms,
+        tables,
+        mut failures,
+        warnings,
+        ..
+    } = plan;
     outcome.warnings = warnings;
     let mut set = JoinSet::new();
     for (table_plan, sql, params) in tables {
         let pool = targets[table_plan.target].pool.clone();
         let timeout = limits.call_timeout;
         set.spawn(async move {
-            let rows = call_pool(&pool, timeout, |reply| PoolMsg::Query { sql, params, reply }).await;
+            let rows = call_pool(&pool, timeout, |reply| PoolMsg::Query {
+                sql,
+                params,
+                reply,
+            })
+            .await;
             (table_plan, rows)
         });
     }
@@ -322,8 +392,13 @@ pub async fn run(
             Ok(rows) => {
                 if let Some(first) = rows.first() {
                     outcome.total_count += total_of(first);
+                    let source = Arc::new(Source::new(&plan, first));
+                    hits.extend(
+                        rows.into_iter()
+                            .enumerate()
+                            .map(|(n, row)| Hit::new(&source, n, row)),
+                    );
                 }
-                hits.extend(rows.into_iter().enumerate().map(|(n, row)| Hit::new(&plan, n, row)));
             }
             Err(e) => failures.push((plan.target, e)),
         }
@@ -343,18 +418,24 @@ pub async fn run(
             }
             Err((unranked, e)) => {
                 hits = unranked;
-                outcome.warnings.push(format!("semantic re-ranking unavailable ({e}); results are in query-expansion order"));
+                outcome.warnings.push(format!(
+                    "semantic re-ranking unavailable ({e}); results are in query-expansion order"
+                ));
             }
         }
     }
     let terms = rows::Terms::new(&terms);
-    outcome.results = hits
-        .into_iter()
-        .skip(request.offset)
-        .take(request.limit)
-        .map(|h| h.into_json(targets, &terms, limits.snippet_chars))
-        .collect();
-    outcome.results_json = serde_json::value::to_raw_value(&outcome.results).unwrap_or_else(|_| empty_list());
+    let page = &hits[request.offset.min(hits.len())..];
+    let page = &page[..request.limit.min(page.len())];
+    outcome.result_count = page.len();
+    let results = Results {
+        hits: page,
+        targets,
+        terms: &terms,
+        snippet_chars: limits.snippet_chars,
+    };
+    outcome.results_json =
+        serde_json::value::to_raw_value(&results).unwrap_or_else(|_| empty_list());
     outcome.databases = targets
         .iter()
         .enumerate()
@@ -374,7 +455,11 @@ pub async fn run(
 /// Orders the best `embedder.candidates` hits by cosine similarity of their indexed text to the
 /// query (their score becomes that similarity); the rest are dropped. On failure the hits come
 /// back untouched with the reason.
-async fn rerank(mut hits: Vec<Hit>, query: &str, embedder: &Embedder) -> Result<Vec<Hit>, (Vec<Hit>, String)> {
+async fn rerank(
+    mut hits: Vec<Hit>,
+    query: &str,
+    embedder: &Embedder,
+) -> Result<Vec<Hit>, (Vec<Hit>, String)> {
     hits.truncate(embedder.candidates);
     if hits.is_empty() {
         return Ok(hits);
@@ -403,14 +488,20 @@ fn check_filters(schemas: &[(usize, Arc<DbSchema>)], request: &Request) -> Resul
         if let Some(missing) = wanted.iter().find(|w| !tables().any(|t| &&t.name == w)) {
             return Err(SearchError::UnknownName {
                 field: "tables",
-                message: format!("tables: no searched database has a table named '{}'", rows::html_escape(missing)),
+                message: format!(
+                    "tables: no searched database has a table named '{}'",
+                    rows::html_escape(missing)
+                ),
             });
         }
     }
     if let Some(wanted) = &request.columns {
-        let in_scope = |t: &&TableSchema| request.tables.as_ref().is_none_or(|w| w.contains(&t.name));
+        let in_scope =
+            |t: &&TableSchema| request.tables.as_ref().is_none_or(|w| w.contains(&t.name));
         let indexed = |c: &String| {
-            tables().filter(in_scope).any(|t| t.fulltext_indexes.iter().any(|i| i.columns.contains(c)))
+            tables()
+                .filter(in_scope)
+                .any(|t| t.fulltext_indexes.iter().any(|i| i.columns.contains(c)))
         };
         if let Some(missing) = wanted.iter().find(|c| !indexed(c)) {
             return Err(SearchError::UnknownName {
@@ -426,7 +517,10 @@ fn check_filters(schemas: &[(usize, Arc<DbSchema>)], request: &Request) -> Resul
 }
 
 /// The FULLTEXT indexes of `table` to MATCH: all of them, or those covering a requested column.
-fn chosen_indexes<'a>(table: &'a TableSchema, columns: Option<&[String]>) -> Vec<&'a FullTextIndex> {
+fn chosen_indexes<'a>(
+    table: &'a TableSchema,
+    columns: Option<&[String]>,
+) -> Vec<&'a FullTextIndex> {
     table
         .fulltext_indexes
         .iter()
@@ -445,7 +539,11 @@ fn statement(
     let matches: Vec<String> = indexes
         .iter()
         .map(|i| {
-            let cols: Vec<String> = i.columns.iter().map(|c| format!("t.{}", quote(c))).collect();
+            let cols: Vec<String> = i
+                .columns
+                .iter()
+                .map(|c| format!("t.{}", quote(c)))
+                .collect();
             format!("MATCH({}) AGAINST (? {})", cols.join(", "), mode.sql())
         })
         .collect();
@@ -467,16 +565,44 @@ struct TablePlan {
     indexes: Vec<FullTextIndex>,
 }
 
+/// What the rows of one table's result share: where they come from and how they are shown.
+struct Source {
+    target: usize,
+    table: String,
+    names: Vec<String>,
+    primary_key: Vec<String>,
+    /// The FULLTEXT-indexed columns, in index order.
+    indexed: Vec<String>,
+}
+
+impl Source {
+    fn new(plan: &TablePlan, first: &Row) -> Self {
+        let width = first.len().saturating_sub(2);
+        let mut indexed: Vec<String> = plan
+            .indexes
+            .iter()
+            .flat_map(|i| i.columns.iter().cloned())
+            .collect();
+        indexed.dedup();
+        Self {
+            target: plan.target,
+            table: plan.table.name.clone(),
+            names: first.columns_ref()[..width]
+                .iter()
+                .map(|c| c.name_str().into_owned())
+                .collect(),
+            primary_key: plan.table.primary_key.clone(),
+            indexed,
+        }
+    }
+}
+
 /// One row of one table, with what ranking needs.
 struct Hit {
     score: f64,
-    target: usize,
-    table: String,
     position: usize,
-    names: Vec<String>,
+    source: Arc<Source>,
     values: Vec<Value>,
-    primary_key: Vec<String>,
-    indexed: Vec<String>,
 }
 
 fn total_of(row: &Row) -> u64 {
@@ -488,9 +614,8 @@ fn total_of(row: &Row) -> u64 {
 }
 
 impl Hit {
-    fn new(plan: &TablePlan, position: usize, row: Row) -> Self {
-        let width = row.len().saturating_sub(2);
-        let names: Vec<String> = row.columns_ref()[..width].iter().map(|c| c.name_str().into_owned()).collect();
+    fn new(source: &Arc<Source>, position: usize, row: Row) -> Self {
+        let width = source.names.len();
         let score = match row.as_ref(width) {
             Some(Value::Double(d)) => *d,
             Some(Value::Float(f)) => f64::from(*f),
@@ -498,17 +623,11 @@ impl Hit {
         };
         let mut values = row.unwrap();
         values.truncate(width);
-        let mut indexed: Vec<String> = plan.indexes.iter().flat_map(|i| i.columns.iter().cloned()).collect();
-        indexed.dedup();
         Self {
             score,
-            target: plan.target,
-            table: plan.table.name.clone(),
             position,
-            names,
+            source: source.clone(),
             values,
-            primary_key: plan.table.primary_key.clone(),
-            indexed,
         }
     }
 
@@ -517,68 +636,71 @@ impl Hit {
         b.score
             .partial_cmp(&a.score)
             .unwrap_or(Ordering::Equal)
-            .then(a.target.cmp(&b.target))
-            .then_with(|| a.table.cmp(&b.table))
+            .then(a.source.target.cmp(&b.source.target))
+            .then_with(|| a.source.table.cmp(&b.source.table))
             .then(a.position.cmp(&b.position))
     }
 
     /// The text of the indexed columns, in index order, joined by spaces (what is embedded).
     fn indexed_text(&self) -> String {
-        let texts: Vec<String> = self.indexed.iter().filter_map(|c| self.value_of(c).and_then(rows::as_text)).collect();
+        let texts: Vec<_> = self
+            .source
+            .indexed
+            .iter()
+            .filter_map(|c| self.value_of(c).and_then(rows::as_text))
+            .collect();
         texts.join(" ")
     }
 
     fn value_of(&self, column: &str) -> Option<&Value> {
-        self.names.iter().position(|n| n == column).map(|i| &self.values[i])
+        self.source
+            .names
+            .iter()
+            .position(|n| n == column)
+            .map(|i| &self.values[i])
     }
 
-    fn into_json(self, targets: &[Target], terms: &rows::Terms, snippet_chars: usize) -> Json {
-        // (column, text) of the indexed columns, in index order.
-        let texts: Vec<(&String, String)> =
-            self.indexed.iter().filter_map(|c| self.value_of(c).and_then(rows::as_text).map(|t| (c, t))).collect();
-        let excerpts: Vec<(&String, rows::Excerpt)> =
-            texts.iter().filter_map(|(c, t)| rows::excerpt(t, terms, snippet_chars).map(|e| (*c, e))).collect();
-        let matched_columns: Vec<String> = excerpts.iter().map(|(c, _)| rows::html_escape(c)).collect();
-        let mut highlights = Vec::with_capacity(excerpts.len());
-        let mut snippet = None;
-        for (_, excerpt) in excerpts {
-            snippet.get_or_insert(excerpt.snippet);
-            // The reference's `highlights`: each matching column's snippet, terms in <mark>.
-            highlights.push(excerpt.highlight);
+    fn view<'a>(
+        &'a self,
+        targets: &'a [Target],
+        terms: &'a rows::Terms,
+        snippet_chars: usize,
+    ) -> rows::HitView<'a> {
+        let source = &*self.source;
+        let target = &targets[source.target];
+        rows::HitView {
+            database: &target.id,
+            database_name: &target.name,
+            table: &source.table,
+            score: self.score,
+            row: rows::Content {
+                names: &source.names,
+                values: &self.values,
+            },
+            primary_key: &source.primary_key,
+            position: self.position,
+            indexed: &source.indexed,
+            terms,
+            snippet_chars,
         }
-        let snippet = snippet
-            .or_else(|| texts.iter().find(|(_, t)| !t.is_empty()).map(|(_, t)| rows::leading(t, snippet_chars)))
-            .unwrap_or_default();
-        let id = if self.primary_key.is_empty() {
-            format!("{}#{}", self.table, self.position)
-        } else {
-            let parts: Vec<String> = self
-                .primary_key
+    }
+}
+
+/// A page of hits as the response's `results` list, written in one pass.
+struct Results<'a> {
+    hits: &'a [Hit],
+    targets: &'a [Target],
+    terms: &'a rows::Terms,
+    snippet_chars: usize,
+}
+
+impl Serialize for Results<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.hits
                 .iter()
-                .map(|c| match self.value_of(c).map(rows::to_json) {
-                    Some(Json::String(s)) => s,
-                    Some(other) => other.to_string(),
-                    None => String::new(),
-                })
-                .collect();
-            format!("{}:{}", self.table, parts.join(","))
-        };
-        let content: Map<String, Json> = rows::content(&self.names, &self.values);
-        let target = &targets[self.target];
-        // `content` is the reference's name for the row; the original service sent it as `data`
-        // with `matchedColumns`, so both are served.
-        json!({
-            "id": rows::html_escape(&id),
-            "database": target.id,
-            "databaseName": rows::html_escape(&target.name),
-            "table": rows::html_escape(&self.table),
-            "relevanceScore": self.score,
-            "content": content.clone(),
-            "data": content,
-            "matchedColumns": matched_columns,
-            "highlights": highlights,
-            "snippet": snippet,
-        })
+                .map(|h| h.view(self.targets, self.terms, self.snippet_chars)),
+        )
     }
 }
 
@@ -591,8 +713,14 @@ mod tests {
             name: "film`text".into(),
             columns: vec![],
             fulltext_indexes: vec![
-                FullTextIndex { name: "a".into(), columns: vec!["title".into(), "description".into()] },
-                FullTextIndex { name: "b".into(), columns: vec!["notes".into()] },
+                FullTextIndex {
+                    name: "a".into(),
+                    columns: vec!["title".into(), "description".into()],
+                },
+                FullTextIndex {
+                    name: "b".into(),
+                    columns: vec!["notes".into()],
+                },
             ],
             primary_key: vec!["film_id".into()],
             row_estimate: None,
@@ -604,9 +732,19 @@ mod tests {
     fn statements_quote_identifiers_and_bind_the_query() {
         let t = table();
         let idx = chosen_indexes(&t, None);
-        let (sql, params) = statement("sak`ila", &t, &idx, Mode::Boolean, "'; DROP TABLE x; --", 30);
+        let (sql, params) = statement(
+            "sak`ila",
+            &t,
+            &idx,
+            Mode::Boolean,
+            "'; DROP TABLE x; --",
+            30,
+        );
         assert!(sql.contains("FROM `sak``ila`.`film``text` AS t"), "{sql}");
-        assert!(sql.contains("MATCH(t.`title`, t.`description`) AGAINST (? IN BOOLEAN MODE)"), "{sql}");
+        assert!(
+            sql.contains("MATCH(t.`title`, t.`description`) AGAINST (? IN BOOLEAN MODE)"),
+            "{sql}"
+        );
         assert!(sql.ends_with("LIMIT 30"));
         assert!(!sql.contains("DROP"));
         assert_eq!(params.len(), 4);
@@ -617,7 +755,10 @@ mod tests {
         let t = table();
         let names = |cols: &[&str]| {
             let cols: Vec<String> = cols.iter().map(|c| c.to_string()).collect();
-            chosen_indexes(&t, Some(&cols)).iter().map(|i| i.name.clone()).collect::<Vec<_>>()
+            chosen_indexes(&t, Some(&cols))
+                .iter()
+                .map(|i| i.name.clone())
+                .collect::<Vec<_>>()
         };
         assert_eq!(names(&["title"]), ["a"]);
         assert_eq!(names(&["notes"]), ["b"]);
