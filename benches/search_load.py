@@ -20,13 +20,13 @@ from loadlib import UNLIMITED, call, start_server, wrk
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# What altus4 sends for a natural-mode search of `packages` with limit 20 (src/engine/search.rs,
+# What altus4 sends for a natural-mode search of `packages` with the page's limit (src/engine/search.rs,
 # wrapped by the pool's statement cap); the query text is bound twice.
 DIRECT_SQL = ("SET STATEMENT max_statement_time=10.000 FOR SELECT t.*, "
               "MATCH(t.`name`, t.`summary`) AGAINST (? IN NATURAL LANGUAGE MODE) AS `__altus4_score`, "
               "COUNT(*) OVER () AS `__altus4_total` FROM `altus4_pypi`.`packages` AS t "
               "WHERE MATCH(t.`name`, t.`summary`) AGAINST (? IN NATURAL LANGUAGE MODE) "
-              "ORDER BY `__altus4_score` DESC LIMIT 20")
+              "ORDER BY `__altus4_score` DESC LIMIT {limit}")
 
 def sql_load_binary():
     out = subprocess.run(["cargo", "bench", "--bench", "sql_load", "--no-run", "--message-format=json"],
@@ -37,9 +37,9 @@ def sql_load_binary():
             return msg["executable"]
     sys.exit("could not build benches/sql_load.rs")
 
-def direct(binary, concurrency, duration, query):
+def direct(binary, concurrency, duration, query, limit=20):
     out = subprocess.run(["taskset", "-c", "1", binary, "mysql://root@127.0.0.1:3306/altus4_pypi",
-                          str(concurrency), str(duration), DIRECT_SQL, query, query],
+                          str(concurrency), str(duration), DIRECT_SQL.format(limit=limit), query, query],
                          capture_output=True, text=True, check=True, timeout=duration + 60).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -69,6 +69,7 @@ def main():
     ap.add_argument("--cached-connections", type=int, default=32)
     ap.add_argument("--query", default="postgres async driver")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=20, help="results per page (the response size)")
     args = ap.parse_args()
     for tool in ("wrk", "taskset", "cargo"):
         if not shutil.which(tool):
@@ -79,7 +80,7 @@ def main():
     uncached, uncached_base = start_server(args.binary, work, UNLIMITED + "[search]\ncache_ttl_secs = 0\n", "uncached")
     cached, cached_base = start_server(args.binary, work, UNLIMITED + "[search]\ncache_ttl_secs = 3600\n", "cached")
     try:
-        body = {"query": args.query, "searchMode": "natural", "limit": 20}
+        body = {"query": args.query, "searchMode": "natural", "limit": args.limit}
         scripts = {}
         for name, base in (("uncached", uncached_base), ("cached", cached_base)):
             key, db = tenant(base)
@@ -92,7 +93,7 @@ def main():
             wrk(base + "/api/v1/search", 2, args.concurrency, script=script)
         runs = {"direct": [], "uncached": [], "cached": [], "health": []}
         for _ in range(args.rounds):
-            runs["direct"].append(direct(sql_load, args.concurrency, args.duration, args.query))
+            runs["direct"].append(direct(sql_load, args.concurrency, args.duration, args.query, args.limit))
             base, script, _ = scripts["uncached"]
             runs["uncached"].append(wrk(base + "/api/v1/search", args.duration, args.concurrency, script=script))
             base, script, _ = scripts["cached"]
@@ -105,12 +106,20 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     best = {name: max(rows, key=lambda r: r["rps"]) for name, rows in runs.items()}
+    # Rounds are paired (each side measured back to back), so the median of the per-round
+    # ratios is less exposed to drift than best against best.
+    def median_ratio(a, b):
+        ratios = sorted(x["rps"] / y["rps"] for x, y in zip(runs[a], runs[b]))
+        return ratios[len(ratios) // 2] if len(ratios) % 2 else sum(ratios[len(ratios) // 2 - 1:][:2]) / 2
     report = {
         "query": args.query, "matches": scripts["uncached"][2], "concurrency": args.concurrency,
         "cached_connections": args.cached_connections, "duration_s": args.duration, "runs": runs,
         "best": best,
         "ratio_uncached_over_direct": best["uncached"]["rps"] / best["direct"]["rps"],
         "ratio_cached_over_health": best["cached"]["rps"] / best["health"]["rps"],
+        "median_round_ratio_uncached_over_direct": median_ratio("uncached", "direct"),
+        "median_round_ratio_cached_over_health": median_ratio("cached", "health"),
+        "response_bytes": len(json.dumps(first)),
     }
     print(json.dumps(report, indent=2))
 

@@ -406,6 +406,10 @@ impl App {
                 cool_down_ms: self.config.targets.breaker_cooldown_secs * 1000,
             },
             tls_ca_file: self.config.targets.tls_ca_file.clone(),
+            networks: crate::engine::networks::TargetNetworks::new(
+                &self.config.targets.allowed_networks,
+                &self.config.targets.denied_networks,
+            ),
         }
     }
 

@@ -106,6 +106,10 @@ pub struct TargetConfig {
     /// PEM file of extra root certificates trusted for databases registered with `sslEnabled`
     /// (a private CA); the built-in web roots are trusted as well.
     pub tls_ca_file: Option<PathBuf>,
+    /// Address ranges tenant databases may be reached on; empty: any that is not denied.
+    pub allowed_networks: Vec<String>,
+    /// Address ranges tenant databases may never be reached on (checked first).
+    pub denied_networks: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -314,6 +318,9 @@ impl Default for TargetConfig {
             breaker_failures: 5,
             breaker_cooldown_secs: 30,
             tls_ca_file: None,
+            allowed_networks: vec![],
+            // Link-local: cloud metadata services and other host-only endpoints.
+            denied_networks: vec!["169.254.0.0/16".into(), "fe80::/10".into()],
         }
     }
 }
@@ -472,6 +479,16 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        /// Every entry of `list` is an IP address or CIDR range.
+        fn cidrs(field: &'static str, list: &[String]) -> Result<(), ConfigError> {
+            match list.iter().find(|c| crate::cidr::Cidr::parse(c).is_none()) {
+                Some(bad) => Err(ConfigError::Field {
+                    field,
+                    message: format!("'{bad}' is not an IP address or CIDR range"),
+                }),
+                None => Ok(()),
+            }
+        }
         fn positive(field: &'static str, value: u64) -> Result<(), ConfigError> {
             if value == 0 {
                 return Err(ConfigError::Field {
@@ -591,14 +608,9 @@ impl Config {
                 message: "must be 1 to 128".into(),
             });
         }
-        for proxy in &rl.ip.trusted_proxies {
-            if crate::http::client_ip::Cidr::parse(proxy).is_none() {
-                return Err(ConfigError::Field {
-                    field: "rate_limits.ip.trusted_proxies",
-                    message: format!("'{proxy}' is not an IP address or CIDR range"),
-                });
-            }
-        }
+        cidrs("rate_limits.ip.trusted_proxies", &rl.ip.trusted_proxies)?;
+        cidrs("targets.allowed_networks", &self.targets.allowed_networks)?;
+        cidrs("targets.denied_networks", &self.targets.denied_networks)?;
         positive(
             "server.max_header_bytes",
             self.server.max_header_bytes as u64,

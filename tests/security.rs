@@ -542,3 +542,65 @@ async fn every_acknowledged_key_creation_is_audited_even_across_sigterm() {
         acknowledged.len()
     );
 }
+
+/// Registration cannot be used to reach addresses outside `[targets]`' permitted networks: the
+/// refusal comes before any connection (a listener on the forbidden address sees nothing), and an
+/// update cannot move a database there either.
+#[tokio::test]
+async fn databases_outside_the_permitted_networks_are_refused_before_any_connection() {
+    let config = format!("{GENEROUS_LIMITS}\n[targets]\nallowed_networks = [\"127.0.0.1/32\"]\ndenied_networks = [\"127.0.0.2\"]\n");
+    let server = Server::start_with_config(&config).await;
+    let token = server.register("networks@example.com").await;
+    let db = server.add_database(&token, "sakila").await;
+
+    // Listeners on a denied address and on one outside the allow-list.
+    for host in ["127.0.0.2", "127.0.0.3"] {
+        let listener = tokio::net::TcpListener::bind((host, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let body = json!({"name": "probe", "host": host, "port": port, "database": "x", "username": "root", "password": ""});
+        let (status, reply) = server.post("/api/v1/databases", Some(&token), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{host}: {reply}");
+        assert_eq!(reply["error"]["code"], "CONNECTION_FAILED", "{reply}");
+        assert!(
+            reply["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("outside the networks"),
+            "{reply}"
+        );
+        let accepted = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await;
+        assert!(
+            accepted.is_err(),
+            "{host}: altus4 connected to a forbidden address"
+        );
+
+        let (status, reply) = server
+            .call(
+                Method::PUT,
+                &format!("/api/v1/databases/{db}"),
+                Some(&token),
+                Some(json!({"host": host, "port": port})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), listener.accept())
+                .await
+                .is_err()
+        );
+    }
+    let (status, reply) = server
+        .get(&format!("/api/v1/databases/{db}"), Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        reply["data"]["host"], "127.0.0.1",
+        "a refused update changes nothing: {reply}"
+    );
+    let (key, _) = server.create_key(&token, &["search"]).await;
+    let (status, reply) = server
+        .search(&key, json!({"query": "astronaut boat", "databases": [db]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert!(reply["data"]["totalCount"].as_u64().unwrap() > 0);
+}

@@ -14,6 +14,7 @@
 pub mod boolean;
 pub mod embeddings;
 pub mod ident;
+pub mod networks;
 pub mod pool;
 pub mod rows;
 pub mod schema;

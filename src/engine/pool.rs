@@ -41,12 +41,18 @@ pub struct PoolLimits {
     /// PEM bundle of extra roots trusted for `sslEnabled` databases (private CAs), in addition to
     /// the built-in web roots.
     pub tls_ca_file: Option<std::path::PathBuf>,
+    /// Where tenant databases may be reached.
+    pub networks: super::networks::TargetNetworks,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PoolError {
     #[error("database unreachable")]
     Unreachable,
+    /// The host is (or resolves to) an address outside `[targets]`' permitted networks; nothing
+    /// was sent to it.
+    #[error("the database host is outside the networks this server may connect to")]
+    NotAllowed,
     #[error("database refused the credentials")]
     AccessDenied,
     #[error("database does not exist")]
@@ -120,11 +126,24 @@ pub struct ServerInfo {
 /// How long an idle pooled connection to a tenant database is kept open.
 const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(60);
 
-fn opts(spec: &PoolSpec) -> OptsBuilder {
+/// Where to connect for `spec` once the target-network policy admits it: the checked address for
+/// plain connections (a second DNS answer cannot differ from the one checked); the name for TLS
+/// ones, whose certificate must be for that name.
+async fn connect_host(spec: &PoolSpec) -> Result<String, PoolError> {
+    Ok(
+        match spec.limits.networks.admit(&spec.host, spec.port).await? {
+            Some(ip) if !spec.ssl => ip.to_string(),
+            _ => spec.host.clone(),
+        },
+    )
+}
+
+/// Connection options for `spec`, connecting to `host` (see `connect_host`).
+fn opts(spec: &PoolSpec, host: String) -> OptsBuilder {
     let constraints =
         PoolConstraints::new(0, spec.limits.max_connections.max(1)).expect("0 <= max and max >= 1");
     let mut builder = OptsBuilder::default()
-        .ip_or_hostname(spec.host.clone())
+        .ip_or_hostname(host)
         .tcp_port(spec.port)
         .user(Some(spec.username.clone()))
         .pass(spec.password.as_ref().map(|p| p.expose().clone()))
@@ -168,10 +187,15 @@ pub async fn probe(spec: &PoolSpec) -> Result<ServerInfo, PoolError> {
 
 async fn probe_inner(spec: &PoolSpec) -> Result<ServerInfo, PoolError> {
     let started = Instant::now();
-    let mut conn = tokio::time::timeout(spec.limits.connect_timeout, Conn::new(opts(spec)))
+    let connect = async {
+        let host = connect_host(spec).await?;
+        Conn::new(opts(spec, host))
+            .await
+            .map_err(|e| PoolError::from_mysql(&e))
+    };
+    let mut conn = tokio::time::timeout(spec.limits.connect_timeout, connect)
         .await
-        .map_err(|_| PoolError::Timeout)?
-        .map_err(|e| PoolError::from_mysql(&e))?;
+        .map_err(|_| PoolError::Timeout)??;
     let version = server_version(&mut conn, spec.limits.query_timeout).await?;
     let latency = started.elapsed();
     tokio::spawn(async move {
@@ -216,9 +240,8 @@ pub enum PoolMsg {
 
 /// State shared by the actor and the query tasks it spawns.
 pub struct Shared {
-    pool: Pool,
-    database: String,
-    limits: PoolLimits,
+    spec: PoolSpec,
+    pool: OnceCell<Pool>,
     flavor: OnceCell<Flavor>,
     schema: Mutex<Option<(Instant, Arc<DbSchema>)>>,
     breaker: Mutex<Breaker>,
@@ -247,16 +270,26 @@ impl Shared {
     }
 
     async fn conn(&self) -> Result<Conn, PoolError> {
-        tokio::time::timeout(self.limits.connect_timeout, self.pool.get_conn())
+        let connect = async {
+            // The pool is made on first use, once the address has passed the network policy; a
+            // refusal is not kept, so a policy change takes effect on the next request.
+            let pool = self
+                .pool
+                .get_or_try_init(|| async {
+                    Ok::<_, PoolError>(Pool::new(opts(&self.spec, connect_host(&self.spec).await?)))
+                })
+                .await?;
+            pool.get_conn().await.map_err(|e| PoolError::from_mysql(&e))
+        };
+        tokio::time::timeout(self.spec.limits.connect_timeout, connect)
             .await
             .map_err(|_| PoolError::Timeout)?
-            .map_err(|e| PoolError::from_mysql(&e))
     }
 
     async fn flavor(&self, conn: &mut Conn) -> Result<Flavor, PoolError> {
         self.flavor
             .get_or_try_init(|| async {
-                let version = server_version(conn, self.limits.query_timeout).await?;
+                let version = server_version(conn, self.spec.limits.query_timeout).await?;
                 Ok(if version.to_lowercase().contains("mariadb") {
                     Flavor::MariaDb
                 } else {
@@ -269,7 +302,7 @@ impl Shared {
 
     /// Prefixes a SELECT with the server-side time cap of this server's flavor.
     fn capped(&self, flavor: Flavor, sql: &str) -> String {
-        let ms = self.limits.query_timeout.as_millis().max(1);
+        let ms = self.spec.limits.query_timeout.as_millis().max(1);
         match flavor {
             Flavor::MariaDb => format!(
                 "SET STATEMENT max_statement_time={:.3} FOR {sql}",
@@ -291,7 +324,7 @@ impl Shared {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The client-side bound is a little longer than the server's own cap, so the server's
         // clean interruption normally wins and the connection stays usable.
-        let bound = self.limits.query_timeout + Duration::from_millis(500);
+        let bound = self.spec.limits.query_timeout + Duration::from_millis(500);
         tokio::time::timeout(bound, conn.exec(sql, params))
             .await
             .map_err(|_| PoolError::Timeout)?
@@ -301,7 +334,7 @@ impl Shared {
     async fn schema(&self, refresh: bool) -> Result<Arc<DbSchema>, PoolError> {
         if !refresh {
             if let Some((at, cached)) = self.schema.lock().expect("schema lock").as_ref() {
-                if at.elapsed() < self.limits.schema_ttl {
+                if at.elapsed() < self.spec.limits.schema_ttl {
                     return Ok(Arc::clone(cached));
                 }
             }
@@ -311,8 +344,8 @@ impl Shared {
             .guarded(async {
                 let mut conn = self.conn().await?;
                 tokio::time::timeout(
-                    self.limits.query_timeout,
-                    schema::discover(&mut conn, &self.database),
+                    self.spec.limits.query_timeout,
+                    schema::discover(&mut conn, &self.spec.database),
                 )
                 .await
                 .map_err(|_| PoolError::Timeout)?
@@ -337,16 +370,15 @@ impl Actor for PoolActor {
         _myself: ActorRef<PoolMsg>,
         spec: PoolSpec,
     ) -> Result<Arc<Shared>, ActorProcessingErr> {
-        // Creating a pool does not connect; the first query does.
+        // The pool is created, and connects, on the first query.
         Ok(Arc::new(Shared {
-            pool: Pool::new(opts(&spec)),
-            database: spec.database.clone(),
-            limits: spec.limits.clone(),
+            pool: OnceCell::new(),
             flavor: OnceCell::new(),
             schema: Mutex::new(None),
             breaker: Mutex::new(Breaker::new(spec.limits.breaker)),
             clock: SystemClock::new(),
             executed: std::sync::atomic::AtomicU64::new(0),
+            spec,
         }))
     }
 
@@ -388,10 +420,11 @@ impl Actor for PoolActor {
         _myself: ActorRef<PoolMsg>,
         shared: &mut Arc<Shared>,
     ) -> Result<(), ActorProcessingErr> {
-        let pool = shared.pool.clone();
-        tokio::spawn(async move {
-            let _ = pool.disconnect().await;
-        });
+        if let Some(pool) = shared.pool.get().cloned() {
+            tokio::spawn(async move {
+                let _ = pool.disconnect().await;
+            });
+        }
         Ok(())
     }
 }
