@@ -348,6 +348,15 @@ async fn unknown_routes_and_methods() {
     );
 }
 
+/// A JSON array of strings.
+fn strings(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn analyze_explains_the_plan_and_gives_advice() {
     let server = Server::start().await;
@@ -362,12 +371,7 @@ async fn analyze_explains_the_plan_and_gives_advice() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let data = &body["data"];
     assert_eq!(data["analyzedQuery"], "an astronaut boat");
-    let usage: Vec<&str> = data["performance"]["indexUsage"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let usage = strings(&data["performance"]["indexUsage"]);
     assert!(
         usage
             .iter()
@@ -375,12 +379,7 @@ async fn analyze_explains_the_plan_and_gives_advice() {
         "{usage:?}"
     );
     assert!(data["performance"]["estimatedTime"].as_f64().unwrap() > 0.0);
-    let advice: Vec<&str> = data["performance"]["recommendations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let advice = strings(&data["performance"]["recommendations"]);
     assert!(
         advice
             .iter()
@@ -560,4 +559,70 @@ async fn queries_of_only_stopwords_or_short_words_get_an_empty_result_with_a_hin
         assert!(!body["data"]["warnings"].to_string().contains("stopword"));
         assert!(executed(token.clone(), db.clone()).await >= before + 3);
     }
+}
+
+/// Tables shaped to trip the renderer: overlapping FULLTEXT indexes (each column is reported
+/// once), binary primary keys (distinct ids), and a dotted capital I, which `to_lowercase` turns
+/// into two characters (the term must still be found and marked).
+#[tokio::test]
+async fn awkward_tables_render_correctly() {
+    let mut conn = mariadb(None).await;
+    conn.query_drop(
+        "DROP DATABASE IF EXISTS altus4_awkward;
+         CREATE DATABASE altus4_awkward;
+         CREATE TABLE altus4_awkward.overlap (id INT PRIMARY KEY, title VARCHAR(100), body TEXT,
+             FULLTEXT(title), FULLTEXT(body), FULLTEXT(title, body)) ENGINE=InnoDB;
+         CREATE TABLE altus4_awkward.binkey (k VARBINARY(4) PRIMARY KEY, body TEXT, FULLTEXT(body)) ENGINE=InnoDB;
+         INSERT INTO altus4_awkward.overlap VALUES (1, 'İstanbul ferry', 'a ferry on the Bosporus');
+         INSERT INTO altus4_awkward.binkey VALUES (0xff3c, 'ferry one'), (0xfe3c, 'ferry two');",
+    )
+    .await
+    .unwrap();
+    let server = Server::start().await;
+    let token = server.register("awkward@example.com").await;
+    let (key, _) = server.create_key(&token, &["search"]).await;
+    let db = server.add_database(&token, "altus4_awkward").await;
+
+    let (status, body) = server
+        .search(&key, json!({"query": "ferry", "databases": [db]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let results = body["data"]["results"].as_array().unwrap();
+    let overlap = results
+        .iter()
+        .find(|r| r["table"] == "overlap")
+        .unwrap_or_else(|| panic!("{body}"));
+    let mut columns = strings(&overlap["matchedColumns"]);
+    assert_eq!(
+        columns.len(),
+        overlap["highlights"].as_array().unwrap().len()
+    );
+    columns.sort();
+    assert_eq!(
+        columns,
+        ["body", "title"],
+        "each matching column once: {overlap}"
+    );
+    let mut ids: Vec<&str> = results
+        .iter()
+        .filter(|r| r["table"] == "binkey")
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["binkey:0xfe3c", "binkey:0xff3c"], "{body}");
+
+    let (status, body) = server
+        .search(&key, json!({"query": "İstanbul", "databases": [db]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let hit = &body["data"]["results"][0];
+    assert_eq!(hit["content"]["id"], 1, "{body}");
+    assert_eq!(
+        strings(&hit["highlights"]),
+        ["<mark>İstanbul</mark> ferry"],
+        "{body}"
+    );
+    conn.query_drop("DROP DATABASE altus4_awkward")
+        .await
+        .unwrap();
 }

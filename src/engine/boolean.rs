@@ -16,6 +16,8 @@
 //!
 //! The result is empty when nothing searchable is left; callers answer that with an empty result.
 
+use super::rows::fold_case;
+
 /// Deepest group nesting passed on; InnoDB's parser fails on very deep nesting.
 pub const MAX_DEPTH: usize = 8;
 
@@ -167,10 +169,7 @@ fn close_group(stack: &mut Vec<Vec<String>>, open_ops: &mut Vec<Option<char>>) {
 /// Every word of a query, lower-cased: the terms of a natural-language query, where `-` and
 /// friends are just punctuation.
 pub fn words(query: &str) -> Vec<String> {
-    let mut terms: Vec<String> = words_of(query)
-        .into_iter()
-        .map(|w| w.to_lowercase())
-        .collect();
+    let mut terms: Vec<String> = words_of(query).into_iter().map(|w| fold_case(&w)).collect();
     terms.dedup();
     terms
 }
@@ -184,13 +183,13 @@ pub fn positive_terms(query: &str) -> Vec<String> {
             Token::Op(op) => negated = op == '-',
             Token::Word(w) => {
                 if !negated {
-                    terms.push(w.to_lowercase());
+                    terms.push(fold_case(&w));
                 }
                 negated = false;
             }
             Token::Phrase(words) => {
                 if !negated {
-                    terms.extend(words.into_iter().map(|w| w.to_lowercase()));
+                    terms.extend(words.iter().map(|w| fold_case(w)));
                 }
                 negated = false;
             }

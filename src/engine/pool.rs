@@ -31,6 +31,14 @@ pub struct PoolSpec {
     pub limits: PoolLimits,
 }
 
+impl PoolSpec {
+    /// The address to connect to, once the target-network policy admits the host (`None`: no
+    /// policy, connect by name).
+    async fn admitted(&self) -> Result<Option<std::net::IpAddr>, PoolError> {
+        self.limits.networks.admit(&self.host, self.port).await
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct PoolLimits {
     pub connect_timeout: Duration,
@@ -126,24 +134,15 @@ pub struct ServerInfo {
 /// How long an idle pooled connection to a tenant database is kept open.
 const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(60);
 
-/// Where to connect for `spec` once the target-network policy admits it: the checked address for
-/// plain connections (a second DNS answer cannot differ from the one checked); the name for TLS
-/// ones, whose certificate must be for that name.
-async fn connect_host(spec: &PoolSpec) -> Result<String, PoolError> {
-    Ok(
-        match spec.limits.networks.admit(&spec.host, spec.port).await? {
-            Some(ip) if !spec.ssl => ip.to_string(),
-            _ => spec.host.clone(),
-        },
-    )
-}
-
-/// Connection options for `spec`, connecting to `host` (see `connect_host`).
-fn opts(spec: &PoolSpec, host: String) -> OptsBuilder {
+/// Connection options for `spec`. `pinned` is the address the target-network policy checked
+/// (`networks::admit`): the driver connects there and uses the name only to verify a TLS
+/// certificate, so a second DNS answer cannot lead anywhere else, on this or any later connection.
+fn opts(spec: &PoolSpec, pinned: Option<std::net::IpAddr>) -> OptsBuilder {
     let constraints =
         PoolConstraints::new(0, spec.limits.max_connections.max(1)).expect("0 <= max and max >= 1");
     let mut builder = OptsBuilder::default()
-        .ip_or_hostname(host)
+        .ip_or_hostname(spec.host.clone())
+        .resolved_ips(pinned.map(|ip| vec![ip]))
         .tcp_port(spec.port)
         .user(Some(spec.username.clone()))
         .pass(spec.password.as_ref().map(|p| p.expose().clone()))
@@ -188,8 +187,8 @@ pub async fn probe(spec: &PoolSpec) -> Result<ServerInfo, PoolError> {
 async fn probe_inner(spec: &PoolSpec) -> Result<ServerInfo, PoolError> {
     let started = Instant::now();
     let connect = async {
-        let host = connect_host(spec).await?;
-        Conn::new(opts(spec, host))
+        let pinned = spec.admitted().await?;
+        Conn::new(opts(spec, pinned))
             .await
             .map_err(|e| PoolError::from_mysql(&e))
     };
@@ -276,7 +275,7 @@ impl Shared {
             let pool = self
                 .pool
                 .get_or_try_init(|| async {
-                    Ok::<_, PoolError>(Pool::new(opts(&self.spec, connect_host(&self.spec).await?)))
+                    Ok::<_, PoolError>(Pool::new(opts(&self.spec, self.spec.admitted().await?)))
                 })
                 .await?;
             pool.get_conn().await.map_err(|e| PoolError::from_mysql(&e))

@@ -82,7 +82,11 @@ impl fmt::Display for Plain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Value::NULL => Ok(()),
-            Value::Bytes(b) => f.write_str(&String::from_utf8_lossy(b)),
+            // Like `Cell`: text as text, anything else as hex, so distinct keys stay distinct.
+            Value::Bytes(b) => match std::str::from_utf8(b) {
+                Ok(text) => f.write_str(text),
+                Err(_) => write!(f, "0x{}", hex::encode(b)),
+            },
             Value::Int(i) => write!(f, "{i}"),
             Value::UInt(u) => write!(f, "{u}"),
             Value::Float(x) => write!(f, "{x}"),
@@ -117,6 +121,12 @@ pub fn as_text(value: &Value) -> Option<Cow<'_, str>> {
         Value::Bytes(b) => Some(String::from_utf8_lossy(b)),
         _ => None,
     }
+}
+
+/// `s` case-folded as matching compares it, one character per character (unlike
+/// `to_lowercase`, which turns `İ` into two): query terms are folded with this.
+pub fn fold_case(s: &str) -> String {
+    s.chars().map(fold).collect()
 }
 
 /// A character as matching compares it: the first character of its lower-case form, so that
@@ -237,7 +247,13 @@ impl<'a> Folded<'a> {
             });
             return found.min_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         }
-        (from..end).find_map(|at| self.match_at(at, end, terms).map(|n| (at, n)))
+        let (at, mut n) =
+            (from..end).find_map(|at| self.match_at(at, end, terms).map(|n| (at, n)))?;
+        // A mark keeps combining marks with the letter they belong to.
+        while at + n < end && is_combining(self.chars[at + n]) {
+            n += 1;
+        }
+        Some((at, n))
     }
 
     /// The length of the longest term occurring at character `at` and ending by `end`.
@@ -258,6 +274,11 @@ impl<'a> Folded<'a> {
             .map(Vec::len)
             .max()
     }
+}
+
+/// Combining diacritical marks (the common blocks): they belong to the character before them.
+fn is_combining(c: char) -> bool {
+    matches!(c, '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}')
 }
 
 /// Where `needle` first occurs in `hay`. Result texts and terms are short, so scanning for the
@@ -602,6 +623,61 @@ mod tests {
             "O<mark>K</mark>"
         );
         assert!(excerpt("uber", &terms(&["über"]), 160).is_none());
+    }
+
+    #[test]
+    fn terms_fold_like_the_text_they_are_matched_against() {
+        // `to_lowercase` makes `İ` two characters; folding keeps one, on both sides.
+        let folded = fold_case("İstanbul");
+        assert_eq!(folded.chars().count(), 8);
+        let e = excerpt("Boat to İSTANBUL", &Terms::new(&[folded]), 160).unwrap();
+        assert_eq!(e.highlight, "Boat to <mark>İSTANBUL</mark>");
+        // A combining mark stays with its letter inside the mark, and a mark never passes the
+        // end of the window.
+        assert_eq!(
+            excerpt("a boat\u{303} here", &terms(&["boat"]), 160)
+                .unwrap()
+                .highlight,
+            "a <mark>boat\u{303}</mark> here"
+        );
+        assert_eq!(
+            excerpt("é boat\u{303}", &terms(&["boat"]), 160)
+                .unwrap()
+                .highlight,
+            "é <mark>boat\u{303}</mark>"
+        );
+    }
+
+    #[test]
+    fn binary_keys_give_distinct_ids() {
+        let names = vec!["k".to_string()];
+        let ids: Vec<String> = [vec![0xff, 0x3c], vec![0xfe, 0x3c]]
+            .into_iter()
+            .map(|key| {
+                let values = vec![Value::Bytes(key)];
+                let t = terms_none();
+                let hit = HitView {
+                    database: "d",
+                    database_name: "d",
+                    table: "t",
+                    score: 1.0,
+                    row: Content {
+                        names: &names,
+                        values: &values,
+                    },
+                    primary_key: &names,
+                    position: 0,
+                    indexed: &[],
+                    terms: &t,
+                    snippet_chars: 10,
+                };
+                serde_json::to_value(&hit).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(ids, ["t:0xff3c", "t:0xfe3c"]);
     }
 
     #[test]

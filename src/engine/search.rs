@@ -271,8 +271,8 @@ pub async fn plan(
     }
     if let Some(min_token) = unmatchable {
         warnings.push(format!(
-            "every word of the query is a stopword or shorter than {min_token} characters (the server's \
-             innodb_ft_min_token_size), so the FULLTEXT index cannot match it: add a longer, more specific word"
+            "every word of the query is a stopword or shorter than {min_token} characters (the server \
+             setting innodb_ft_min_token_size), so the FULLTEXT index cannot match it: add a longer, more specific word"
         ));
     }
     Ok(Some(Plan {
@@ -578,12 +578,13 @@ struct Source {
 impl Source {
     fn new(plan: &TablePlan, first: &Row) -> Self {
         let width = first.len().saturating_sub(2);
-        let mut indexed: Vec<String> = plan
-            .indexes
-            .iter()
-            .flat_map(|i| i.columns.iter().cloned())
-            .collect();
-        indexed.dedup();
+        // Indexes may overlap (`(title)`, `(title, body)`): each column once, first seen first.
+        let mut indexed: Vec<String> = vec![];
+        for column in plan.indexes.iter().flat_map(|i| &i.columns) {
+            if !indexed.contains(column) {
+                indexed.push(column.clone());
+            }
+        }
         Self {
             target: plan.target,
             table: plan.table.name.clone(),

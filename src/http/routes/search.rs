@@ -267,7 +267,7 @@ pub async fn analyze(
         .collect();
     if !short.is_empty() {
         recommendations.push(format!(
-            "Words shorter than {MIN_TOKEN} characters are not in InnoDB's FULLTEXT index (innodb_ft_min_token_size) and match nothing: {}",
+            "Words shorter than {MIN_TOKEN} characters are not in the InnoDB FULLTEXT index (innodb_ft_min_token_size) and match nothing: {}",
             rows::html_escape(&short.join(", "))
         ));
     }
