@@ -37,9 +37,9 @@ impl TargetNetworks {
     }
 
     /// Checks `host` against the policy. `Ok(None)`: no policy is configured, connect by name.
-    /// `Ok(Some(ip))`: every address of `host` is permitted and `ip` is the one to use, so that a
-    /// second DNS answer cannot differ from the one checked.
-    pub async fn admit(&self, host: &str, port: u16) -> Result<Option<IpAddr>, PoolError> {
+    /// `Ok(Some(addresses))`: every address of `host` is permitted; connect only to these (in
+    /// order), so that a second DNS answer cannot differ from the one checked.
+    pub async fn admit(&self, host: &str, port: u16) -> Result<Option<Vec<IpAddr>>, PoolError> {
         if self.allowed.is_empty() && self.denied.is_empty() {
             return Ok(None);
         }
@@ -51,10 +51,12 @@ impl TargetNetworks {
                 .map(|a| a.ip())
                 .collect(),
         };
-        match addresses.first() {
-            None => Err(PoolError::Unreachable),
-            Some(_) if !addresses.iter().all(|ip| self.permits(*ip)) => Err(PoolError::NotAllowed),
-            Some(first) => Ok(Some(*first)),
+        if addresses.is_empty() {
+            Err(PoolError::Unreachable)
+        } else if addresses.iter().all(|ip| self.permits(*ip)) {
+            Ok(Some(addresses))
+        } else {
+            Err(PoolError::NotAllowed)
         }
     }
 }
@@ -98,14 +100,15 @@ mod tests {
         let loopback_only = nets(&["127.0.0.0/8", "::1"], &[]);
         assert_eq!(
             loopback_only.admit("127.0.0.1", 3306).await.unwrap(),
-            Some("127.0.0.1".parse().unwrap())
+            Some(vec!["127.0.0.1".parse().unwrap()])
         );
         assert!(loopback_only
             .admit("localhost", 3306)
             .await
             .unwrap()
             .unwrap()
-            .is_loopback());
+            .iter()
+            .all(IpAddr::is_loopback));
         assert!(matches!(
             nets(&[], &["127.0.0.0/8", "::1"])
                 .admit("localhost", 3306)

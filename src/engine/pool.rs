@@ -34,7 +34,7 @@ pub struct PoolSpec {
 impl PoolSpec {
     /// The address to connect to, once the target-network policy admits the host (`None`: no
     /// policy, connect by name).
-    async fn admitted(&self) -> Result<Option<std::net::IpAddr>, PoolError> {
+    async fn admitted(&self) -> Result<Option<Vec<std::net::IpAddr>>, PoolError> {
         self.limits.networks.admit(&self.host, self.port).await
     }
 }
@@ -134,15 +134,15 @@ pub struct ServerInfo {
 /// How long an idle pooled connection to a tenant database is kept open.
 const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(60);
 
-/// Connection options for `spec`. `pinned` is the address the target-network policy checked
-/// (`networks::admit`): the driver connects there and uses the name only to verify a TLS
+/// Connection options for `spec`. `pinned` are the addresses the target-network policy checked
+/// (`networks::admit`): the driver connects only there and uses the name only to verify a TLS
 /// certificate, so a second DNS answer cannot lead anywhere else, on this or any later connection.
-fn opts(spec: &PoolSpec, pinned: Option<std::net::IpAddr>) -> OptsBuilder {
+fn opts(spec: &PoolSpec, pinned: Option<Vec<std::net::IpAddr>>) -> OptsBuilder {
     let constraints =
         PoolConstraints::new(0, spec.limits.max_connections.max(1)).expect("0 <= max and max >= 1");
     let mut builder = OptsBuilder::default()
         .ip_or_hostname(spec.host.clone())
-        .resolved_ips(pinned.map(|ip| vec![ip]))
+        .resolved_ips(pinned)
         .tcp_port(spec.port)
         .user(Some(spec.username.clone()))
         .pass(spec.password.as_ref().map(|p| p.expose().clone()))
