@@ -178,6 +178,16 @@ async fn ssl_enabled_databases_are_reached_over_verified_tls() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
+    // By name: the target-network policy (link-local denied by default) resolves `localhost`
+    // and pins the driver to the checked addresses; the certificate is still verified for the
+    // name.
+    let mut by_name = database(db.port, true);
+    by_name["host"] = json!("localhost");
+    let (status, body) = server
+        .post("/api/v1/databases", Some(&token), by_name)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
     // Without sslEnabled the server refuses the user (REQUIRE SSL): a clear 400.
     let (status, body) = server
         .post("/api/v1/databases", Some(&token), database(db.port, false))
