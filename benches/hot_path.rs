@@ -22,10 +22,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 /// Times `work` inside a task on the runtime, as a request handler would run it (an actor call
 /// from outside the runtime pays a cross-thread wake-up that requests never pay).
-fn on_runtime(
-    rt: &tokio::runtime::Runtime,
-    work: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Duration {
+fn on_runtime(rt: &tokio::runtime::Runtime, work: impl std::future::Future<Output = ()> + Send + 'static) -> Duration {
     rt.block_on(async {
         tokio::spawn(async move {
             let start = Instant::now();
@@ -38,13 +35,7 @@ fn on_runtime(
 }
 
 fn unlimited() -> Tier {
-    Tier {
-        name: "bench".into(),
-        per_hour: u32::MAX,
-        per_minute: u32::MAX,
-        burst: u32::MAX,
-        block_ms: 0,
-    }
+    Tier { name: "bench".into(), per_hour: u32::MAX, per_minute: u32::MAX, burst: u32::MAX, block_ms: 0 }
 }
 
 fn admission(c: &mut Criterion) {
@@ -58,18 +49,15 @@ fn admission(c: &mut Criterion) {
         })
     });
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let limits = rt.block_on(async {
-        let settings = LimiterSettings {
-            clock: SystemClock::shared(),
-            idle_ms: 600_000,
-            tick: Duration::from_secs(30),
-            attempt_window_secs: 10,
-        };
+        let settings =
+            LimiterSettings {
+                clock: SystemClock::shared(),
+                idle_ms: 600_000,
+                tick: Duration::from_secs(30),
+                attempt_window_secs: 10,
+            };
         RateLimits::start(settings, 5_000).await.unwrap()
     });
     let tier = Arc::new(unlimited());
@@ -91,53 +79,35 @@ struct Table(Vec<(KeyDigest, String)>);
 impl KeyLookup for Table {
     type Record = Arc<String>;
     async fn lookup(&self, digest: KeyDigest) -> Result<Option<Arc<String>>, String> {
-        Ok(self
-            .0
-            .iter()
-            .find(|(d, _)| *d == digest)
-            .map(|(_, owner)| Arc::new(owner.clone())))
+        Ok(self.0.iter().find(|(d, _)| *d == digest).map(|(_, owner)| Arc::new(owner.clone())))
     }
 }
 
 fn key_validation(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let key = apikey::generate(Environment::Live);
     let secret = key.secret.expose().clone();
     let cache = rt.block_on(async {
         let table = Table(vec![(key.digest, "owner".into())]);
-        let config = KeyCacheConfig {
-            max_entries: 100_000,
-            ttl: Duration::from_secs(300),
-        };
-        let cache = KeyCache::start(Arc::new(table), config, 1000)
-            .await
-            .unwrap();
+        let config = KeyCacheConfig { max_entries: 100_000, ttl: Duration::from_secs(300) };
+        let cache = KeyCache::start(Arc::new(table), config, 1000).await.unwrap();
         // Warm it, and let the fill land.
         cache.resolve(key.digest).await.unwrap().unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         cache
     });
-    c.bench_function("key format check + SHA-256", |b| {
-        b.iter(|| black_box(apikey::parse(black_box(&secret))))
-    });
-    c.bench_function(
-        "key validation, warm cache (parse + digest + cache hit)",
-        |b| {
-            b.iter_custom(|iters| {
-                let (cache, secret) = (cache.clone(), secret.clone());
-                on_runtime(&rt, async move {
-                    for _ in 0..iters {
-                        let parsed = apikey::parse(black_box(&secret)).unwrap();
-                        black_box(cache.resolve(parsed.digest).await.unwrap().unwrap());
-                    }
-                })
+    c.bench_function("key format check + SHA-256", |b| b.iter(|| black_box(apikey::parse(black_box(&secret)))));
+    c.bench_function("key validation, warm cache (parse + digest + cache hit)", |b| {
+        b.iter_custom(|iters| {
+            let (cache, secret) = (cache.clone(), secret.clone());
+            on_runtime(&rt, async move {
+                for _ in 0..iters {
+                    let parsed = apikey::parse(black_box(&secret)).unwrap();
+                    black_box(cache.resolve(parsed.digest).await.unwrap().unwrap());
+                }
             })
-        },
-    );
+        })
+    });
 }
 
 fn hit_rendering(c: &mut Criterion) {

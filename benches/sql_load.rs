@@ -22,10 +22,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     // `cargo bench` adds `--bench`; everything else is ours.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let [url, concurrency, seconds, sql, params @ ..] = args.as_slice() else {
         eprintln!("usage: sql_load <mysql-url> <concurrency> <seconds> <sql> [param...]");
         std::process::exit(2);
@@ -33,10 +30,7 @@ async fn main() {
     let concurrency: usize = concurrency.parse().expect("concurrency is a number");
     let duration = Duration::from_secs(seconds.parse().expect("seconds is a number"));
     let opts = mysql_async::Opts::from_url(url).expect("a mysql:// URL");
-    let params: Vec<mysql_async::Value> = params
-        .iter()
-        .map(|p| mysql_async::Value::from(p.as_str()))
-        .collect();
+    let params: Vec<mysql_async::Value> = params.iter().map(|p| mysql_async::Value::from(p.as_str())).collect();
 
     let mut tasks = tokio::task::JoinSet::new();
     let deadline = Instant::now() + duration;
@@ -47,10 +41,7 @@ async fn main() {
             let mut latencies = vec![];
             while Instant::now() < deadline {
                 let started = Instant::now();
-                let rows: Vec<mysql_async::Row> = conn
-                    .exec(&sql, params.clone())
-                    .await
-                    .expect("statement runs");
+                let rows: Vec<mysql_async::Row> = conn.exec(&sql, params.clone()).await.expect("statement runs");
                 std::hint::black_box(rows);
                 latencies.push(started.elapsed().as_secs_f64() * 1000.0);
             }

@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use altus4_actors::batch::{BatchSink, Journal, Queue, Writer};
 use altus4_actors::clock::{SharedClock, SystemClock};
 use altus4_actors::ip_limits::IpLimits;
 use altus4_actors::key_cache::{KeyCache, KeyCacheConfig, KeyDigest, KeyLookup};
 use altus4_actors::limiter::{LimiterSettings, RateLimits};
 use altus4_actors::rate::Tier;
 use altus4_actors::registry::RegistryHandle;
+use altus4_actors::batch::{BatchSink, Journal, Queue, Writer};
 use altus4_actors::usage::{Usage, UsageTally};
 use ractor::ActorRef;
 
@@ -34,11 +34,7 @@ impl KeyLookup for StoreKeys {
     type Record = Arc<KeyRecord>;
 
     async fn lookup(&self, digest: KeyDigest) -> Result<Option<Arc<KeyRecord>>, String> {
-        self.0
-            .key_by_digest(digest)
-            .await
-            .map(|k| k.map(Arc::new))
-            .map_err(|e| e.to_string())
+        self.0.key_by_digest(digest).await.map(|k| k.map(Arc::new)).map_err(|e| e.to_string())
     }
 }
 
@@ -63,13 +59,8 @@ pub struct Keys {
 impl Keys {
     /// Revokes `key_id` of `user_id`; `false` if the user has no such key.
     pub async fn revoke(&self, user_id: &str, key_id: &str) -> Result<bool, ApiError> {
-        let Some(digest) = self.store.revoke_key(user_id, key_id).await? else {
-            return Ok(false);
-        };
-        self.cache
-            .invalidate(digest)
-            .await
-            .map_err(ApiError::Busy)?;
+        let Some(digest) = self.store.revoke_key(user_id, key_id).await? else { return Ok(false) };
+        self.cache.invalidate(digest).await.map_err(ApiError::Busy)?;
         Ok(true)
     }
 }
@@ -80,10 +71,7 @@ pub struct StoreHistory(pub Store);
 
 impl BatchSink<crate::store::SearchEntry> for StoreHistory {
     async fn write(&self, batch: Vec<crate::store::SearchEntry>) -> Result<(), String> {
-        self.0
-            .record_searches(batch)
-            .await
-            .map_err(|e| e.to_string())
+        self.0.record_searches(batch).await.map_err(|e| e.to_string())
     }
 }
 
@@ -135,29 +123,18 @@ impl Tiers {
             burst: rl.ip.burst,
             block_ms: rl.ip.block_secs * 1000,
         });
-        Self {
-            by_name,
-            restricted,
-            default,
-            ip,
-        }
+        Self { by_name, restricted, default, ip }
     }
 
     /// The restricted form of the tier named `name` (or of the default tier).
     pub fn restricted(&self, name: &str) -> Arc<Tier> {
-        let name = if self.by_name.contains_key(name) {
-            name
-        } else {
-            &self.default.name
-        };
+        let name = if self.by_name.contains_key(name) { name } else { &self.default.name };
         Arc::clone(&self.restricted[name])
     }
 
     /// The tier named `name`, or the default tier if it is no longer configured.
     pub fn get(&self, name: &str) -> Arc<Tier> {
-        self.by_name
-            .get(name)
-            .map_or_else(|| Arc::clone(&self.default), Arc::clone)
+        self.by_name.get(name).map_or_else(|| Arc::clone(&self.default), Arc::clone)
     }
 
     pub fn exists(&self, name: &str) -> bool {
@@ -222,8 +199,7 @@ impl Metrics {
     pub fn observe(&self, status: u16, elapsed: Duration) {
         use std::sync::atomic::Ordering::Relaxed;
         self.requests.fetch_add(1, Relaxed);
-        self.total_micros
-            .fetch_add(elapsed.as_micros() as u64, Relaxed);
+        self.total_micros.fetch_add(elapsed.as_micros() as u64, Relaxed);
         if status >= 500 {
             self.errors.fetch_add(1, Relaxed);
         }
@@ -246,13 +222,9 @@ impl App {
             max_entries: config.key_cache.max_entries,
             ttl: Duration::from_secs(config.key_cache.ttl_secs),
         };
-        let key_cache = KeyCache::start(
-            Arc::new(StoreKeys(store.clone())),
-            cache_config,
-            ACTOR_TIMEOUT_MS,
-        )
-        .await
-        .map_err(|e| format!("cannot start the key cache: {e}"))?;
+        let key_cache = KeyCache::start(Arc::new(StoreKeys(store.clone())), cache_config, ACTOR_TIMEOUT_MS)
+            .await
+            .map_err(|e| format!("cannot start the key cache: {e}"))?;
         let pools = RegistryHandle::start(None, PoolFactory, ACTOR_TIMEOUT_MS)
             .await
             .map_err(|e| format!("cannot start the pool registry: {e}"))?;
@@ -268,41 +240,16 @@ impl App {
             .map_err(|e| format!("cannot start the rate limiters: {e}"))?;
         // Remember an address for longer than the hour window, so a quiet one cannot regain
         // its budget early by being forgotten.
-        let ip_limits = IpLimits::new(
-            Arc::clone(&clock),
-            rl.ip.max_tracked,
-            Duration::from_secs(2 * 3600),
-        );
+        let ip_limits = IpLimits::new(Arc::clone(&clock), rl.ip.max_tracked, Duration::from_secs(2 * 3600));
         let usage = Arc::new(UsageTally::default());
-        let usage_recorder = Writer::start(
-            "usage",
-            Arc::clone(&usage),
-            StoreUsage(store.clone()),
-            Duration::from_millis(rl.usage_flush_ms),
-        )
-        .await
-        .map_err(|e| format!("cannot start the usage recorder: {e}"))?;
-        let trusted_proxies = rl
-            .ip
-            .trusted_proxies
-            .iter()
-            .filter_map(|p| Cidr::parse(p))
-            .collect();
-        let tiers = RwLock::new(Arc::new(Tiers::from_config(
-            rl,
-            config.incidents.rapid_fire_divisor,
-        )));
-        let keys = Keys {
-            store: store.clone(),
-            cache: key_cache.clone(),
-        };
-        let embedder = config
-            .search
-            .embeddings
-            .as_ref()
-            .map(crate::engine::embeddings::Embedder::new)
-            .transpose()?
-            .map(Arc::new);
+        let usage_recorder =
+            Writer::start("usage", Arc::clone(&usage), StoreUsage(store.clone()), Duration::from_millis(rl.usage_flush_ms))
+                .await
+                .map_err(|e| format!("cannot start the usage recorder: {e}"))?;
+        let trusted_proxies = rl.ip.trusted_proxies.iter().filter_map(|p| Cidr::parse(p)).collect();
+        let tiers = RwLock::new(Arc::new(Tiers::from_config(rl, config.incidents.rapid_fire_divisor)));
+        let keys = Keys { store: store.clone(), cache: key_cache.clone() };
+        let embedder = config.search.embeddings.as_ref().map(crate::engine::embeddings::Embedder::new).transpose()?.map(Arc::new);
         let audit = crate::audit::start(
             store.clone(),
             Duration::from_millis(config.audit.flush_ms),
@@ -331,13 +278,9 @@ impl App {
                 .time_to_live(Duration::from_secs(config.search.cache_ttl_secs))
                 .build()
         });
-        let cors = crate::http::cors::Cors::new(&config.server.cors_origins)
-            .ok_or("invalid server.cors_origins")?;
+        let cors = crate::http::cors::Cors::new(&config.server.cors_origins).ok_or("invalid server.cors_origins")?;
         // Changes made through another node are seen within the schema TTL.
-        let (config_key_entries, schema_ttl) = (
-            config.key_cache.max_entries,
-            Duration::from_secs(config.targets.schema_ttl_secs),
-        );
+        let (config_key_entries, schema_ttl) = (config.key_cache.max_entries, Duration::from_secs(config.targets.schema_ttl_secs));
         Ok(Arc::new(Self {
             hasher: PasswordHasher::new(config.auth.max_concurrent_hashes),
             tokens: TokenSigner::new(&master),
@@ -381,15 +324,10 @@ impl App {
         let Some(path) = &self.config_path else {
             return Err("no configuration file to reload (started without --config)".into());
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let config =
-            Config::parse(&text).map_err(|e| format!("invalid {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let config = Config::parse(&text).map_err(|e| format!("invalid {}: {e}", path.display()))?;
         config.validate().map_err(|e| e.to_string())?;
-        let tiers = Tiers::from_config(
-            &config.rate_limits,
-            self.config.incidents.rapid_fire_divisor,
-        );
+        let tiers = Tiers::from_config(&config.rate_limits, self.config.incidents.rapid_fire_divisor);
         let names = tiers.names().into_iter().map(String::from).collect();
         *self.tiers.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tiers);
         Ok(names)
@@ -416,11 +354,7 @@ impl App {
     /// Connection parameters of a stored database, with its password decrypted.
     pub fn pool_spec(&self, db: &DatabaseRecord) -> Result<PoolSpec, ApiError> {
         let password = match &db.password_enc {
-            Some(sealed) => Some(
-                self.cipher
-                    .decrypt(&db.id, sealed)
-                    .map_err(ApiError::internal)?,
-            ),
+            Some(sealed) => Some(self.cipher.decrypt(&db.id, sealed).map_err(ApiError::internal)?),
             None => None,
         };
         Ok(PoolSpec {
@@ -447,44 +381,28 @@ impl App {
         build: impl FnOnce(ractor::RpcReplyPort<T>) -> PoolMsg,
     ) -> Option<T> {
         let pool = self.pool(db).await.ok()?;
-        crate::engine::pool::ask(&pool, Duration::from_millis(ACTOR_TIMEOUT_MS), build)
-            .await
-            .ok()
+        crate::engine::pool::ask(&pool, Duration::from_millis(ACTOR_TIMEOUT_MS), build).await.ok()
     }
 
     /// The circuit-breaker state of a database (`unknown` if its pool actor cannot be reached).
     pub async fn breaker_status(&self, db: &DatabaseRecord) -> &'static str {
-        self.ask_pool(db, |reply| PoolMsg::Breaker { reply })
-            .await
-            .unwrap_or("unknown")
+        self.ask_pool(db, |reply| PoolMsg::Breaker { reply }).await.unwrap_or("unknown")
     }
 
     /// Statements sent to a database since its pool started (0 if it cannot be asked).
     pub async fn executed_queries(&self, db: &DatabaseRecord) -> u64 {
-        self.ask_pool(db, |reply| PoolMsg::Executed { reply })
-            .await
-            .unwrap_or(0)
+        self.ask_pool(db, |reply| PoolMsg::Executed { reply }).await.unwrap_or(0)
     }
 
     pub fn search_generation(&self, user_id: &str) -> u64 {
-        self.search_generations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(user_id)
-            .copied()
-            .unwrap_or(0)
+        self.search_generations.lock().unwrap_or_else(|p| p.into_inner()).get(user_id).copied().unwrap_or(0)
     }
 
     /// The active and inactive databases `user_id` registered, from memory when recently read.
-    pub async fn tenant_databases(
-        &self,
-        user_id: &str,
-    ) -> Result<Arc<Vec<DatabaseRecord>>, ApiError> {
+    pub async fn tenant_databases(&self, user_id: &str) -> Result<Arc<Vec<DatabaseRecord>>, ApiError> {
         let key = (user_id.to_string(), self.search_generation(user_id));
         self.tenant_databases
-            .try_get_with(key, async {
-                self.store.databases_of_user(user_id).await.map(Arc::new)
-            })
+            .try_get_with(key, async { self.store.databases_of_user(user_id).await.map(Arc::new) })
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))
     }
@@ -492,12 +410,7 @@ impl App {
     /// A tenant's databases changed: its cached search outcomes and database list are never
     /// served again.
     pub fn forget_searches(&self, user_id: &str) {
-        *self
-            .search_generations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(user_id.to_string())
-            .or_insert(0) += 1;
+        *self.search_generations.lock().unwrap_or_else(|p| p.into_inner()).entry(user_id.to_string()).or_insert(0) += 1;
     }
 
     /// Stops a database's pool (after it was changed or removed).
@@ -512,10 +425,7 @@ impl App {
 
     /// Evicts a key from the cache; returns once the eviction is done.
     pub async fn evict_key(&self, digest: KeyDigest) -> Result<(), ApiError> {
-        self.key_cache
-            .invalidate(digest)
-            .await
-            .map_err(ApiError::Busy)
+        self.key_cache.invalidate(digest).await.map_err(ApiError::Busy)
     }
 
     /// Writes pending usage and audit events and stops their writers (shutdown, once the HTTP

@@ -41,26 +41,13 @@ impl Origin {
     const MAX_USER_AGENT: usize = 256;
 
     pub fn new(client_ip: IpAddr, user_agent: Option<&str>, request_id: Option<&str>) -> Self {
-        let user_agent = user_agent.map(|ua| {
-            ua.chars()
-                .filter(|c| !c.is_control())
-                .take(Self::MAX_USER_AGENT)
-                .collect()
-        });
-        Self {
-            client_ip,
-            user_agent,
-            request_id: request_id.map(String::from),
-        }
+        let user_agent = user_agent.map(|ua| ua.chars().filter(|c| !c.is_control()).take(Self::MAX_USER_AGENT).collect());
+        Self { client_ip, user_agent, request_id: request_id.map(String::from) }
     }
 
     /// An event not caused by a request (the incident responder acting later).
     pub fn system(client_ip: IpAddr) -> Self {
-        Self {
-            client_ip,
-            user_agent: None,
-            request_id: None,
-        }
+        Self { client_ip, user_agent: None, request_id: None }
     }
 }
 
@@ -72,14 +59,7 @@ pub struct Who {
 }
 
 /// Builds one record; `id` and time are assigned here, when the event is accepted.
-pub fn record(
-    action: &str,
-    outcome: &str,
-    who: &Who,
-    target: Option<String>,
-    origin: &Origin,
-    details: Value,
-) -> AuditRecord {
+pub fn record(action: &str, outcome: &str, who: &Who, target: Option<String>, origin: &Origin, details: Value) -> AuditRecord {
     AuditRecord {
         id: uuid::Uuid::new_v4().to_string(),
         at: crate::store::now_ms(),
@@ -91,11 +71,7 @@ pub fn record(
         client_ip: origin.client_ip.to_string(),
         user_agent: origin.user_agent.clone(),
         request_id: origin.request_id.clone(),
-        details: if details.is_object() {
-            details
-        } else {
-            json!({})
-        },
+        details: if details.is_object() { details } else { json!({}) },
     }
 }
 
@@ -103,14 +79,9 @@ pub fn record(
 pub type Audit = Journal<AuditRecord>;
 
 pub async fn start(store: Store, flush_every: Duration, capacity: usize) -> Result<Audit, String> {
-    Journal::start(
-        "audit",
-        Queue::new(capacity),
-        StoreAudit(store),
-        flush_every,
-    )
-    .await
-    .map_err(|e| format!("cannot start the audit writer: {e}"))
+    Journal::start("audit", Queue::new(capacity), StoreAudit(store), flush_every)
+        .await
+        .map_err(|e| format!("cannot start the audit writer: {e}"))
 }
 
 /// The action a successful or failed call of `route` is recorded as; `None`: not audited
@@ -149,7 +120,5 @@ pub fn reply_user(data: &Value) -> Option<String> {
 
 /// The id of what a successful call created, read from its reply (keys, databases, accounts).
 pub fn created_id(data: &Value) -> Option<String> {
-    [&data["apiKey"]["id"], &data["user"]["id"], &data["id"]]
-        .into_iter()
-        .find_map(|v| v.as_str().map(String::from))
+    [&data["apiKey"]["id"], &data["user"]["id"], &data["id"]].into_iter().find_map(|v| v.as_str().map(String::from))
 }

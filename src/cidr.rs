@@ -19,10 +19,7 @@ impl Cidr {
         let addr = addr.to_canonical();
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then(|| Self {
-            addr: mask(addr, prefix),
-            prefix,
-        })
+        (prefix <= max).then(|| Self { addr: mask(addr, prefix), prefix })
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -57,14 +54,9 @@ mod tests {
         let net = Cidr::parse("10.1.0.0/16").unwrap();
         assert!(net.contains(ip("10.1.200.3")));
         assert!(!net.contains(ip("10.2.0.1")));
-        assert!(
-            net.contains(ip("::ffff:10.1.0.9")),
-            "mapped addresses count as IPv4"
-        );
+        assert!(net.contains(ip("::ffff:10.1.0.9")), "mapped addresses count as IPv4");
         assert!(Cidr::parse("127.0.0.1").unwrap().contains(ip("127.0.0.1")));
-        assert!(Cidr::parse("2001:db8::/32")
-            .unwrap()
-            .contains(ip("2001:db8:1::1")));
+        assert!(Cidr::parse("2001:db8::/32").unwrap().contains(ip("2001:db8:1::1")));
         for bad in ["10.0.0.0/33", "nope", "1.2.3.4/", "::/129"] {
             assert!(Cidr::parse(bad).is_none(), "{bad}");
         }

@@ -12,11 +12,7 @@ use crate::secrets::{MasterSecret, SecretSource};
 use crate::store::{migrations, NewUser, Store};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "altus4",
-    version,
-    about = "Secure full-text search over your MySQL/MariaDB databases"
-)]
+#[command(name = "altus4", version, about = "Secure full-text search over your MySQL/MariaDB databases")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,10 +66,7 @@ enum Command {
 }
 
 fn load(common: &Common, listen: Option<SocketAddr>) -> Result<Config, String> {
-    let overrides = Overrides {
-        listen,
-        data_dir: common.data_dir.clone(),
-    };
+    let overrides = Overrides { listen, data_dir: common.data_dir.clone() };
     Config::load(common.config.as_deref(), overrides).map_err(|e| e.to_string())
 }
 
@@ -88,9 +81,7 @@ fn data_dir(config: &Config) -> Result<&Path, String> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder
-        .create(dir)
-        .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
+    builder.create(dir).map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
     Ok(dir)
 }
 
@@ -112,10 +103,7 @@ fn open_store(config: &Config) -> Result<Store, String> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())
 }
 
 fn init_logging(config: &Config) {
@@ -134,10 +122,7 @@ fn init_logging(config: &Config) {
         .with_filter(filter);
     // Warnings and errors (the security events among them) also go, as JSON lines, to the
     // security log, whatever the console filter says.
-    let (security, problem) = match config
-        .security_log_path()
-        .map(|p| open_security_log(&p).map_err(|e| (p, e)))
-    {
+    let (security, problem) = match config.security_log_path().map(|p| open_security_log(&p).map_err(|e| (p, e))) {
         Some(Ok(file)) => {
             let layer = tracing_subscriber::fmt::layer()
                 .json()
@@ -147,19 +132,10 @@ fn init_logging(config: &Config) {
                 .with_filter(tracing_subscriber::filter::LevelFilter::WARN);
             (Some(layer), None)
         }
-        Some(Err((path, e))) => (
-            None,
-            Some(format!(
-                "cannot open the security log {}: {e}",
-                path.display()
-            )),
-        ),
+        Some(Err((path, e))) => (None, Some(format!("cannot open the security log {}: {e}", path.display()))),
         None => (None, None),
     };
-    tracing_subscriber::registry()
-        .with(console)
-        .with(security)
-        .init();
+    tracing_subscriber::registry().with(console).with(security).init();
     if let Some(problem) = problem {
         tracing::error!("{problem}; security events go to the console only");
     }
@@ -187,12 +163,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Reload { common } => {
             let config = load(&common, None)?;
             let pid_file = config.storage.data_dir.join("altus4.pid");
-            let pid = std::fs::read_to_string(&pid_file).map_err(|e| {
-                format!(
-                    "cannot read {} (is the server running?): {e}",
-                    pid_file.display()
-                )
-            })?;
+            let pid = std::fs::read_to_string(&pid_file)
+                .map_err(|e| format!("cannot read {} (is the server running?): {e}", pid_file.display()))?;
             let pid = pid.trim();
             if pid.is_empty() || !pid.chars().all(|c| c.is_ascii_digit()) {
                 return Err(format!("{} does not hold a process id", pid_file.display()));
@@ -212,21 +184,13 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let path = data_dir(&config)?.join("altus4.db");
             let mut conn = rusqlite::Connection::open(&path).map_err(|e| e.to_string())?;
             let applied = migrations::apply(&mut conn).map_err(|e| e.to_string())?;
-            println!(
-                "applied {} migration(s) to {}",
-                applied.len(),
-                path.display()
-            );
+            println!("applied {} migration(s) to {}", applied.len(), path.display());
             for (version, name) in migrations::status(&conn).map_err(|e| e.to_string())? {
                 println!("  {version:>4}  {name}");
             }
             Ok(())
         }
-        Command::CreateAdmin {
-            common,
-            email,
-            name,
-        } => {
+        Command::CreateAdmin { common, email, name } => {
             let config = load(&common, None)?;
             let password = std::env::var("ALTUS4_ADMIN_PASSWORD")
                 .map_err(|_| "set ALTUS4_ADMIN_PASSWORD to the new admin's password".to_string())?;
@@ -236,17 +200,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let store = open_store(&config)?;
             runtime()?.block_on(async {
                 let hasher = crate::auth::password::PasswordHasher::new(1);
-                let hash = hasher
-                    .hash(crate::secrets::Secret::new(password))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let hash = hasher.hash(crate::secrets::Secret::new(password)).await.map_err(|e| e.to_string())?;
                 let user = store
-                    .create_user(NewUser {
-                        email,
-                        name,
-                        password_hash: hash,
-                        role: "admin".into(),
-                    })
+                    .create_user(NewUser { email, name, password_hash: hash, role: "admin".into() })
                     .await
                     .map_err(|e| e.to_string())?
                     .ok_or("a user with this email already exists")?;
@@ -264,9 +220,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
 
 fn master_secret(config: &Config) -> Result<Arc<MasterSecret>, String> {
     let dir: &Path = &config.storage.data_dir;
-    let (master, source) =
-        MasterSecret::load_or_generate(config.security.master_secret.as_ref(), dir)
-            .map_err(|e| format!("cannot load the master secret: {e}"))?;
+    let (master, source) = MasterSecret::load_or_generate(config.security.master_secret.as_ref(), dir)
+        .map_err(|e| format!("cannot load the master secret: {e}"))?;
     if source == SecretSource::Generated {
         tracing::warn!(
             path = %dir.join("master.key").display(),
@@ -310,17 +265,14 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
 fn reload_on_sighup(app: Arc<App>) {
     #[cfg(unix)]
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
             tracing::warn!("cannot install a SIGHUP handler; use POST /api/v1/admin/reload");
             return;
         };
         while hup.recv().await.is_some() {
             match app.reload_tiers() {
                 Ok(tiers) => tracing::info!(?tiers, "SIGHUP: rate-limit tiers reloaded"),
-                Err(e) => {
-                    tracing::error!(error = %e, "SIGHUP: reload failed; keeping the current tiers")
-                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; keeping the current tiers"),
             }
         }
     });

@@ -275,36 +275,25 @@ impl Default for ServerConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self {
-            data_dir: PathBuf::from("data"),
-        }
+        Self { data_dir: PathBuf::from("data") }
     }
 }
 
 impl Default for SecurityConfig {
     fn default() -> Self {
-        Self {
-            master_secret: None,
-        }
+        Self { master_secret: None }
     }
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self {
-            token_ttl_secs: 3600,
-            max_password_bytes: 1024,
-            max_concurrent_hashes: 2,
-        }
+        Self { token_ttl_secs: 3600, max_password_bytes: 1024, max_concurrent_hashes: 2 }
     }
 }
 
 impl Default for KeyCacheConfig {
     fn default() -> Self {
-        Self {
-            max_entries: 100_000,
-            ttl_secs: 300,
-        }
+        Self { max_entries: 100_000, ttl_secs: 300 }
     }
 }
 
@@ -327,23 +316,12 @@ impl Default for TargetConfig {
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        Self {
-            max_query_chars: 1000,
-            snippet_chars: 160,
-            cache_ttl_secs: 30,
-            cache_max_entries: 10_000,
-            embeddings: None,
-        }
+        Self { max_query_chars: 1000, snippet_chars: 160, cache_ttl_secs: 30, cache_max_entries: 10_000, embeddings: None }
     }
 }
 
 fn default_tiers() -> BTreeMap<String, TierConfig> {
-    let tier = |per_hour, per_minute, burst, block_secs| TierConfig {
-        per_hour,
-        per_minute,
-        burst,
-        block_secs,
-    };
+    let tier = |per_hour, per_minute, burst, block_secs| TierConfig { per_hour, per_minute, burst, block_secs };
     BTreeMap::from([
         ("free".to_string(), tier(1_000, 50, 10, 300)),
         ("pro".to_string(), tier(10_000, 500, 50, 60)),
@@ -380,10 +358,7 @@ impl Default for IpLimitConfig {
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Self {
-            flush_ms: 200,
-            max_pending: 100_000,
-        }
+        Self { flush_ms: 200, max_pending: 100_000 }
     }
 }
 
@@ -407,10 +382,7 @@ impl Default for IncidentConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        Self {
-            filter: "info".into(),
-            security_log: PathBuf::from("security.log"),
-        }
+        Self { filter: "info".into(), security_log: PathBuf::from("security.log") }
     }
 }
 
@@ -418,17 +390,11 @@ impl Default for LoggingConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid config field `{field}`: {message}")]
-    Field {
-        field: &'static str,
-        message: String,
-    },
+    Field { field: &'static str, message: String },
 }
 
 /// Overrides given on the command line; `None` keeps the file's value.
@@ -443,14 +409,9 @@ impl Config {
     pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
         let mut config = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.into(),
-                    source,
-                })?;
-                Self::parse(&text).map_err(|message| ConfigError::Parse {
-                    path: path.into(),
-                    message,
-                })?
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })?
             }
             None => Self::default(),
         };
@@ -482,56 +443,29 @@ impl Config {
         /// Every entry of `list` is an IP address or CIDR range.
         fn cidrs(field: &'static str, list: &[String]) -> Result<(), ConfigError> {
             match list.iter().find(|c| crate::cidr::Cidr::parse(c).is_none()) {
-                Some(bad) => Err(ConfigError::Field {
-                    field,
-                    message: format!("'{bad}' is not an IP address or CIDR range"),
-                }),
+                Some(bad) => Err(ConfigError::Field { field, message: format!("'{bad}' is not an IP address or CIDR range") }),
                 None => Ok(()),
             }
         }
         fn positive(field: &'static str, value: u64) -> Result<(), ConfigError> {
             if value == 0 {
-                return Err(ConfigError::Field {
-                    field,
-                    message: "must be greater than 0".into(),
-                });
+                return Err(ConfigError::Field { field, message: "must be greater than 0".into() });
             }
             Ok(())
         }
-        positive(
-            "server.header_read_timeout_secs",
-            self.server.header_read_timeout_secs,
-        )?;
+        positive("server.header_read_timeout_secs", self.server.header_read_timeout_secs)?;
         positive("server.max_body_bytes", self.server.max_body_bytes as u64)?;
-        positive(
-            "server.body_read_timeout_secs",
-            self.server.body_read_timeout_secs,
-        )?;
+        positive("server.body_read_timeout_secs", self.server.body_read_timeout_secs)?;
         positive("auth.token_ttl_secs", self.auth.token_ttl_secs)?;
-        positive(
-            "auth.max_concurrent_hashes",
-            self.auth.max_concurrent_hashes as u64,
-        )?;
+        positive("auth.max_concurrent_hashes", self.auth.max_concurrent_hashes as u64)?;
         positive("key_cache.max_entries", self.key_cache.max_entries)?;
         positive("key_cache.ttl_secs", self.key_cache.ttl_secs)?;
-        positive(
-            "targets.connect_timeout_ms",
-            self.targets.connect_timeout_ms,
-        )?;
+        positive("targets.connect_timeout_ms", self.targets.connect_timeout_ms)?;
         positive("targets.query_timeout_ms", self.targets.query_timeout_ms)?;
-        positive(
-            "targets.max_connections_per_database",
-            self.targets.max_connections_per_database as u64,
-        )?;
+        positive("targets.max_connections_per_database", self.targets.max_connections_per_database as u64)?;
         positive("search.max_query_chars", self.search.max_query_chars as u64)?;
-        positive(
-            "targets.breaker_failures",
-            u64::from(self.targets.breaker_failures),
-        )?;
-        positive(
-            "targets.breaker_cooldown_secs",
-            self.targets.breaker_cooldown_secs,
-        )?;
+        positive("targets.breaker_failures", u64::from(self.targets.breaker_failures))?;
+        positive("targets.breaker_cooldown_secs", self.targets.breaker_cooldown_secs)?;
         if let Some(ca) = &self.targets.tls_ca_file {
             if !ca.is_file() {
                 return Err(ConfigError::Field {
@@ -554,12 +488,7 @@ impl Config {
                 });
             }
         }
-        if let Some(bad) = self
-            .server
-            .cors_origins
-            .iter()
-            .find(|o| !crate::http::cors::Cors::valid_origin(o))
-        {
+        if let Some(bad) = self.server.cors_origins.iter().find(|o| !crate::http::cors::Cors::valid_origin(o)) {
             return Err(ConfigError::Field {
                 field: "server.cors_origins",
                 message: format!("'{bad}' is not an origin (scheme://host[:port])"),
@@ -575,23 +504,13 @@ impl Config {
             });
         }
         for (name, t) in &rl.tiers {
-            if name.is_empty()
-                || name.len() > 32
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(ConfigError::Field {
-                    field: "rate_limits.tiers",
-                    message: format!("bad tier name '{name}'"),
-                });
+            if name.is_empty() || name.len() > 32 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(ConfigError::Field { field: "rate_limits.tiers", message: format!("bad tier name '{name}'") });
             }
             if t.per_hour == 0 || t.per_minute == 0 || t.burst == 0 {
                 return Err(ConfigError::Field {
                     field: "rate_limits.tiers",
-                    message: format!(
-                        "tier '{name}': per_hour, per_minute and burst must be greater than 0"
-                    ),
+                    message: format!("tier '{name}': per_hour, per_minute and burst must be greater than 0"),
                 });
             }
         }
@@ -603,22 +522,13 @@ impl Config {
         }
         positive("rate_limits.ip.max_tracked", rl.ip.max_tracked)?;
         if !(1..=128).contains(&rl.ip.ipv6_prefix) {
-            return Err(ConfigError::Field {
-                field: "rate_limits.ip.ipv6_prefix",
-                message: "must be 1 to 128".into(),
-            });
+            return Err(ConfigError::Field { field: "rate_limits.ip.ipv6_prefix", message: "must be 1 to 128".into() });
         }
         cidrs("rate_limits.ip.trusted_proxies", &rl.ip.trusted_proxies)?;
         cidrs("targets.allowed_networks", &self.targets.allowed_networks)?;
         cidrs("targets.denied_networks", &self.targets.denied_networks)?;
-        positive(
-            "server.max_header_bytes",
-            self.server.max_header_bytes as u64,
-        )?;
-        positive(
-            "server.request_timeout_secs",
-            self.server.request_timeout_secs,
-        )?;
+        positive("server.max_header_bytes", self.server.max_header_bytes as u64)?;
+        positive("server.request_timeout_secs", self.server.request_timeout_secs)?;
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err(ConfigError::Field {
                 field: "server.tls_cert",
@@ -626,53 +536,28 @@ impl Config {
             });
         }
         if let Some(e) = &self.search.embeddings {
-            if !(e.url.starts_with("http://") || e.url.starts_with("https://"))
-                || reqwest::Url::parse(&e.url).is_err()
-            {
-                return Err(ConfigError::Field {
-                    field: "search.embeddings.url",
-                    message: "must be an http:// or https:// URL".into(),
-                });
+            if !(e.url.starts_with("http://") || e.url.starts_with("https://")) || reqwest::Url::parse(&e.url).is_err() {
+                return Err(ConfigError::Field { field: "search.embeddings.url", message: "must be an http:// or https:// URL".into() });
             }
             if !(1..=500).contains(&e.candidates) {
-                return Err(ConfigError::Field {
-                    field: "search.embeddings.candidates",
-                    message: "must be 1 to 500".into(),
-                });
+                return Err(ConfigError::Field { field: "search.embeddings.candidates", message: "must be 1 to 500".into() });
             }
             positive("search.embeddings.timeout_ms", e.timeout_ms)?;
         }
         positive("audit.flush_ms", self.audit.flush_ms)?;
         positive("audit.max_pending", self.audit.max_pending as u64)?;
         let inc = &self.incidents;
-        positive(
-            "incidents.auth_failure_window_secs",
-            inc.auth_failure_window_secs,
-        )?;
+        positive("incidents.auth_failure_window_secs", inc.auth_failure_window_secs)?;
         positive("incidents.block_secs", inc.block_secs)?;
-        positive(
-            "incidents.rapid_fire_requests",
-            u64::from(inc.rapid_fire_requests),
-        )?;
-        positive(
-            "incidents.rapid_fire_penalty_secs",
-            inc.rapid_fire_penalty_secs,
-        )?;
-        positive(
-            "incidents.rapid_fire_divisor",
-            u64::from(inc.rapid_fire_divisor),
-        )?;
+        positive("incidents.rapid_fire_requests", u64::from(inc.rapid_fire_requests))?;
+        positive("incidents.rapid_fire_penalty_secs", inc.rapid_fire_penalty_secs)?;
+        positive("incidents.rapid_fire_divisor", u64::from(inc.rapid_fire_divisor))?;
         positive("incidents.max_tracked", inc.max_tracked)?;
         if !(1..=300).contains(&inc.rapid_fire_window_secs) {
-            return Err(ConfigError::Field {
-                field: "incidents.rapid_fire_window_secs",
-                message: "must be 1 to 300".into(),
-            });
+            return Err(ConfigError::Field { field: "incidents.rapid_fire_window_secs", message: "must be 1 to 300".into() });
         }
         if let Some(url) = &inc.webhook_url {
-            if !(url.starts_with("http://") || url.starts_with("https://"))
-                || reqwest::Url::parse(url).is_err()
-            {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || reqwest::Url::parse(url).is_err() {
                 return Err(ConfigError::Field {
                     field: "incidents.webhook_url",
                     message: "must be an http:// or https:// URL".into(),
@@ -680,10 +565,7 @@ impl Config {
             }
         }
         if self.storage.data_dir.as_os_str().is_empty() {
-            return Err(ConfigError::Field {
-                field: "storage.data_dir",
-                message: "must not be empty".into(),
-            });
+            return Err(ConfigError::Field { field: "storage.data_dir", message: "must not be empty".into() });
         }
         Ok(())
     }
@@ -732,17 +614,9 @@ mod tests {
         assert_eq!(tiers["enterprise"].per_hour, 100_000);
 
         let bad = Config::parse("[rate_limits.ip]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
-        assert!(bad
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("rate_limits.ip.trusted_proxies"));
+        assert!(bad.validate().unwrap_err().to_string().contains("rate_limits.ip.trusted_proxies"));
         let bad = Config::parse("[rate_limits]\ndefault_tier = \"gold\"\n").unwrap();
-        assert!(bad
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("rate_limits.default_tier"));
+        assert!(bad.validate().unwrap_err().to_string().contains("rate_limits.default_tier"));
     }
 
     #[test]
@@ -764,9 +638,6 @@ mod tests {
         let mut config = Config::default();
         config.security.master_secret = Some(Secret::new("short".into()));
         let err = config.validate().unwrap_err().to_string();
-        assert!(
-            err.contains("security.master_secret") && !err.contains("short"),
-            "{err}"
-        );
+        assert!(err.contains("security.master_secret") && !err.contains("short"), "{err}");
     }
 }

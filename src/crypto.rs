@@ -63,9 +63,7 @@ impl CredentialCipher {
             .key(salt)
             .open_in_place(nonce, Aad::from(record_id.as_bytes()), &mut buf)
             .map_err(|_| DecryptError)?;
-        String::from_utf8(plain.to_vec())
-            .map(Secret::new)
-            .map_err(|_| DecryptError)
+        String::from_utf8(plain.to_vec()).map(Secret::new).map_err(|_| DecryptError)
     }
 }
 

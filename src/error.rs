@@ -38,10 +38,7 @@ pub enum ApiError {
     IpBlocked { retry_after_secs: u64 },
     /// Input shaped like an SQL injection probe (refused when so configured).
     #[error("`{field}` looks like an SQL injection probe and was refused")]
-    SuspiciousInput {
-        field: &'static str,
-        shape: &'static str,
-    },
+    SuspiciousInput { field: &'static str, shape: &'static str },
 
     #[error("{what} not found")]
     NotFound { what: &'static str },
@@ -68,13 +65,7 @@ pub enum ApiError {
     Busy(String),
     /// Refused by a rate limit; everything the 429 and its headers need.
     #[error("Rate limit exceeded. Try again in {retry_after_secs} seconds.")]
-    RateLimited {
-        limit: u32,
-        remaining: u32,
-        reset_time: String,
-        retry_after_secs: u64,
-        tier: String,
-    },
+    RateLimited { limit: u32, remaining: u32, reset_time: String, retry_after_secs: u64, tier: String },
     /// Anything unexpected. The text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -82,10 +73,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Validation {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self::Validation { field: field.into(), message: message.into() }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -95,17 +83,13 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            Validation { .. }
-            | MalformedJson(_)
-            | SearchFailed(_)
-            | ConnectionFailed(_)
-            | SuspiciousInput { .. } => StatusCode::BAD_REQUEST,
+            Validation { .. } | MalformedJson(_) | SearchFailed(_) | ConnectionFailed(_) | SuspiciousInput { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            NoApiKey | InvalidApiKey | NoToken | InvalidToken | InvalidCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            NoApiKey | InvalidApiKey | NoToken | InvalidToken | InvalidCredentials => StatusCode::UNAUTHORIZED,
             InsufficientPermissions { .. } | IpBlocked { .. } => StatusCode::FORBIDDEN,
             NotFound { .. } | RouteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -155,10 +139,7 @@ impl ApiError {
     /// Seconds to put in `Retry-After`, for refusals that end by themselves.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::IpBlocked { retry_after_secs }
-            | ApiError::RateLimited {
-                retry_after_secs, ..
-            } => Some(*retry_after_secs),
+            ApiError::IpBlocked { retry_after_secs } | ApiError::RateLimited { retry_after_secs, .. } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -167,23 +148,11 @@ impl ApiError {
     pub fn details(&self) -> Option<Value> {
         match self {
             ApiError::Validation { field, .. } => Some(json!({ "field": field })),
-            ApiError::InsufficientPermissions { required } => {
-                Some(json!({ "required": [required] }))
-            }
+            ApiError::InsufficientPermissions { required } => Some(json!({ "required": [required] })),
             ApiError::PayloadTooLarge { limit } => Some(json!({ "limitBytes": limit })),
-            ApiError::IpBlocked { retry_after_secs } => {
-                Some(json!({ "retryAfter": retry_after_secs }))
-            }
-            ApiError::SuspiciousInput { field, shape } => {
-                Some(json!({ "field": field, "reason": "suspicious", "shape": shape }))
-            }
-            ApiError::RateLimited {
-                limit,
-                remaining,
-                reset_time,
-                retry_after_secs,
-                tier,
-            } => Some(json!({
+            ApiError::IpBlocked { retry_after_secs } => Some(json!({ "retryAfter": retry_after_secs })),
+            ApiError::SuspiciousInput { field, shape } => Some(json!({ "field": field, "reason": "suspicious", "shape": shape })),
+            ApiError::RateLimited { limit, remaining, reset_time, retry_after_secs, tier } => Some(json!({
                 "limit": limit,
                 "remaining": remaining,
                 "resetTime": reset_time,

@@ -35,9 +35,7 @@ impl<T> fmt::Debug for Secret<T> {
 /// Fills a fresh array from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
-    SystemRandom::new()
-        .fill(&mut out)
-        .expect("the OS random source is available");
+    SystemRandom::new().fill(&mut out).expect("the OS random source is available");
     out
 }
 
@@ -59,9 +57,7 @@ pub enum SecretSource {
 impl MasterSecret {
     pub fn from_bytes(bytes: &[u8]) -> Self {
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"altus4 master secret v1");
-        Self {
-            prk: salt.extract(bytes),
-        }
+        Self { prk: salt.extract(bytes) }
     }
 
     /// Uses the configured secret, else `<data_dir>/master.key`, creating that file (mode 0600)
@@ -71,10 +67,7 @@ impl MasterSecret {
         data_dir: &Path,
     ) -> std::io::Result<(Self, SecretSource)> {
         if let Some(secret) = configured {
-            return Ok((
-                Self::from_bytes(secret.expose().as_bytes()),
-                SecretSource::Configured,
-            ));
+            return Ok((Self::from_bytes(secret.expose().as_bytes()), SecretSource::Configured));
         }
         let path = data_dir.join("master.key");
         match std::fs::read_to_string(&path) {
@@ -114,10 +107,7 @@ impl MasterSecret {
             }
         }
         let info = [label.as_bytes(), salt];
-        let okm = self
-            .prk
-            .expand(&info, Len(N))
-            .expect("N is within HKDF's output limit");
+        let okm = self.prk.expand(&info, Len(N)).expect("N is within HKDF's output limit");
         let mut out = [0u8; N];
         okm.fill(&mut out).expect("length matches");
         out
@@ -152,10 +142,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("master.key"))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dir.join("master.key")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let (second, src) = MasterSecret::load_or_generate(None, &dir).unwrap();

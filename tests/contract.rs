@@ -11,21 +11,12 @@ use serde_json::Value;
 async fn probe(server: &Server, method: &str, template: &str) -> (StatusCode, String) {
     let path: String = template
         .split('/')
-        .map(|s| {
-            if s.starts_with('{') {
-                uuid::Uuid::new_v4().to_string()
-            } else {
-                s.to_string()
-            }
-        })
+        .map(|s| if s.starts_with('{') { uuid::Uuid::new_v4().to_string() } else { s.to_string() })
         .collect::<Vec<_>>()
         .join("/");
     let resp = server
         .client
-        .request(
-            Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
-            format!("{}{path}", server.base),
-        )
+        .request(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), format!("{}{path}", server.base))
         .header("content-type", "application/json")
         .body("{}")
         .send()
@@ -40,19 +31,13 @@ fn reference_text() -> String {
     let datasets = std::env::var("ALTUS4_DATASETS")
         .unwrap_or_else(|_| format!("{}/../shared/datasets", env!("CARGO_MANIFEST_DIR")));
     let path = std::path::Path::new(&datasets).join("../reference/altus4.openapi.yaml");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("the reference contract must be at {}: {e}", path.display()))
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("the reference contract must be at {}: {e}", path.display()))
 }
 
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let server = Server::start().await;
-    let resp = server
-        .client
-        .get(format!("{}/openapi.json", server.base))
-        .send()
-        .await
-        .unwrap();
+    let resp = server.client.get(format!("{}/openapi.json", server.base)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let doc: Value = resp.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.0.3");
@@ -62,19 +47,9 @@ async fn every_documented_route_is_served() {
     for (template, operations) in paths {
         for method in operations.as_object().unwrap().keys() {
             let (status, text) = probe(&server, method, template).await;
-            assert_ne!(
-                status,
-                StatusCode::METHOD_NOT_ALLOWED,
-                "{method} {template}: {text}"
-            );
-            assert!(
-                !text.contains("route not found"),
-                "{method} {template} is documented but not served"
-            );
-            assert!(
-                status.as_u16() < 500,
-                "{method} {template}: {status} {text}"
-            );
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {template}: {text}");
+            assert!(!text.contains("route not found"), "{method} {template} is documented but not served");
+            assert!(status.as_u16() < 500, "{method} {template}: {status} {text}");
             checked += 1;
         }
     }
@@ -82,16 +57,8 @@ async fn every_documented_route_is_served() {
 
     // And what is not documented is not served.
     let (status, body) = server.get("/api/v1/not-a-route", None).await;
-    assert_eq!(
-        (status, body["error"]["message"].as_str()),
-        (StatusCode::NOT_FOUND, Some("route not found"))
-    );
-    let resp = server
-        .client
-        .patch(format!("{}/api/v1/keys", server.base))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!((status, body["error"]["message"].as_str()), (StatusCode::NOT_FOUND, Some("route not found")));
+    let resp = server.client.patch(format!("{}/api/v1/keys", server.base)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(resp.headers()["allow"], "POST, GET");
 }
@@ -105,10 +72,7 @@ fn reference_operations() -> Vec<(String, String)> {
     for line in text.lines() {
         if let Some(p) = line.strip_prefix("  /").and_then(|l| l.strip_suffix(':')) {
             current = Some(format!("/{p}"));
-        } else if let (Some(p), Some(m)) = (
-            &current,
-            line.strip_prefix("    ").and_then(|l| l.strip_suffix(':')),
-        ) {
+        } else if let (Some(p), Some(m)) = (&current, line.strip_prefix("    ").and_then(|l| l.strip_suffix(':'))) {
             if ["get", "post", "put", "delete", "patch"].contains(&m) {
                 ops.push((m.to_uppercase(), p.clone()));
             }
@@ -124,15 +88,7 @@ async fn every_operation_of_the_reference_contract_is_served_and_documented() {
     let ops = reference_operations();
     assert!(ops.len() >= 34, "parsed only {} operations", ops.len());
     let server = Server::start().await;
-    let doc: Value = server
-        .client
-        .get(format!("{}/openapi.json", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = server.client.get(format!("{}/openapi.json", server.base)).send().await.unwrap().json().await.unwrap();
     for (method, template) in &ops {
         assert!(
             doc["paths"][template][method.to_lowercase()].is_object(),
@@ -140,21 +96,11 @@ async fn every_operation_of_the_reference_contract_is_served_and_documented() {
         );
         let (status, text) = probe(&server, method, template).await;
         let body: Value = serde_json::from_str(&text).unwrap();
-        assert_ne!(
-            status,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "{method} {template}"
-        );
-        assert_ne!(
-            body["error"]["message"], "route not found",
-            "{method} {template}"
-        );
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {template}");
+        assert_ne!(body["error"]["message"], "route not found", "{method} {template}");
         // Without credentials every protected operation is a 401 in the envelope, never a 500.
         assert!(status.as_u16() < 500, "{method} {template}: {status}");
-        assert!(
-            body.get("success").is_some() || template == "/health",
-            "{method} {template}: {body}"
-        );
+        assert!(body.get("success").is_some() || template == "/health", "{method} {template}: {body}");
     }
 }
 
@@ -187,34 +133,20 @@ async fn responses_carry_the_reference_field_names() {
     assert_fields("User", &profile["data"]);
     let (_, keys) = server.get("/api/v1/keys", Some(&t.token)).await;
     assert_fields("ApiKey", &keys["data"][0]);
-    let (_, db) = server
-        .get(&format!("/api/v1/databases/{}", t.db), Some(&t.token))
-        .await;
+    let (_, db) = server.get(&format!("/api/v1/databases/{}", t.db), Some(&t.token)).await;
     assert_fields("DatabaseConnection", &db["data"]);
-    let (_, search) = server
-        .search(&t.key, serde_json::json!({"query": "astronaut boat"}))
-        .await;
+    let (_, search) = server.search(&t.key, serde_json::json!({"query": "astronaut boat"})).await;
     let data = &search["data"];
     for f in ["results", "totalCount", "executionTime"] {
         assert!(data.get(f).is_some(), "SearchResponse.{f}");
     }
-    for f in [
-        "id",
-        "database",
-        "table",
-        "relevanceScore",
-        "content",
-        "highlights",
-    ] {
+    for f in ["id", "database", "table", "relevanceScore", "content", "highlights"] {
         assert!(data["results"][0].get(f).is_some(), "result.{f} missing");
     }
     // The envelope: `data` on success, `error` on failure (the reference marks both optional).
     let (_, failed) = server.get("/api/v1/keys", Some("not-a-token")).await;
     for f in reference_fields("ApiResponse") {
-        assert!(
-            failed.get(&f).is_some() || profile.get(&f).is_some(),
-            "ApiResponse.{f}"
-        );
+        assert!(failed.get(&f).is_some() || profile.get(&f).is_some(), "ApiResponse.{f}");
     }
     assert!(failed.get("data").is_none() && profile.get("error").is_none());
     for f in ["timestamp", "requestId", "version", "executionTime"] {

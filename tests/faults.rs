@@ -24,11 +24,7 @@ struct Forwarder {
 }
 
 /// Copies `from` to `to`, holding every chunk back 300 ms while `slow` is set.
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    slow: Arc<AtomicBool>,
-) {
+async fn pump(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, slow: Arc<AtomicBool>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -53,12 +49,7 @@ impl Forwarder {
         let slow = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(Notify::new());
         let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (is_down, is_slow, on_cut, count) = (
-            Arc::clone(&down),
-            Arc::clone(&slow),
-            Arc::clone(&cut),
-            Arc::clone(&accepted),
-        );
+        let (is_down, is_slow, on_cut, count) = (Arc::clone(&down), Arc::clone(&slow), Arc::clone(&cut), Arc::clone(&accepted));
         tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
@@ -84,13 +75,7 @@ impl Forwarder {
                 }
             }
         });
-        Self {
-            port,
-            down,
-            slow,
-            cut,
-            accepted,
-        }
+        Self { port, down, slow, cut, accepted }
     }
 
     fn cut(&self) {
@@ -113,9 +98,7 @@ async fn a_vanished_database_gives_503_quickly_and_leaves_others_alone() {
     let body = json!({"name": "via proxy", "host": "127.0.0.1", "port": forwarder.port, "database": "sakila", "username": "root"});
     let (status, created) = server.post("/api/v1/databases", Some(&fragile), body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, _) = server
-        .search(&fragile_key, json!({"query": "astronaut"}))
-        .await;
+    let (status, _) = server.search(&fragile_key, json!({"query": "astronaut"})).await;
     assert_eq!(status, StatusCode::OK);
 
     let steady = server.sakila_tenant("steady@example.com").await;
@@ -125,21 +108,13 @@ async fn a_vanished_database_gives_503_quickly_and_leaves_others_alone() {
 
     for _ in 0..3 {
         let started = Instant::now();
-        let (status, body) = server
-            .search(&fragile_key, json!({"query": "astronaut"}))
-            .await;
+        let (status, body) = server.search(&fragile_key, json!({"query": "astronaut"})).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(body["error"]["code"], "DATABASE_UNAVAILABLE");
         // Bounded by the connect timeout (3 s by default), never a hang.
-        assert!(
-            started.elapsed() < Duration::from_secs(8),
-            "took {:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
 
-        let (status, body) = server
-            .search(&steady.key, json!({"query": "astronaut boat"}))
-            .await;
+        let (status, body) = server.search(&steady.key, json!({"query": "astronaut boat"})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["data"]["results"][0]["content"]["film_id"], 296);
     }
@@ -150,8 +125,7 @@ async fn a_vanished_database_gives_503_quickly_and_leaves_others_alone() {
 #[tokio::test]
 async fn the_breaker_opens_fails_fast_and_closes_when_the_database_returns() {
     let forwarder = Forwarder::start().await;
-    let config =
-        format!("{GENEROUS_LIMITS}\n[targets]\nbreaker_failures = 2\nbreaker_cooldown_secs = 2\n");
+    let config = format!("{GENEROUS_LIMITS}\n[targets]\nbreaker_failures = 2\nbreaker_cooldown_secs = 2\n");
     let server = Server::start_with_config(&config).await;
     let token = server.register("breaker@example.com").await;
     let (key, _) = server.create_key(&token, &["search"]).await;
@@ -159,10 +133,7 @@ async fn the_breaker_opens_fails_fast_and_closes_when_the_database_returns() {
     let (status, created) = server.post("/api/v1/databases", Some(&token), body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let db = created["data"]["id"].as_str().unwrap().to_string();
-    assert_eq!(
-        server.search(&key, json!({"query": "astronaut"})).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(server.search(&key, json!({"query": "astronaut"})).await.0, StatusCode::OK);
 
     forwarder.cut();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -170,46 +141,24 @@ async fn the_breaker_opens_fails_fast_and_closes_when_the_database_returns() {
         let (status, _) = server.search(&key, json!({"query": "boat"})).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     }
-    let (_, body) = server
-        .get(&format!("/api/v1/databases/{db}"), Some(&token))
-        .await;
+    let (_, body) = server.get(&format!("/api/v1/databases/{db}"), Some(&token)).await;
     assert_eq!(body["data"]["circuitBreaker"], "open", "{body}");
     // Open: refused at once, without touching the network.
     let started = Instant::now();
     let (status, body) = server.search(&key, json!({"query": "boat"})).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some("DATABASE_UNAVAILABLE")
-        )
-    );
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("repeated failures"),
-        "{body}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("DATABASE_UNAVAILABLE")));
+    assert!(body["error"]["message"].as_str().unwrap().contains("repeated failures"), "{body}");
+    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
     let (_, statuses) = server.get("/api/v1/databases/status", Some(&token)).await;
     assert_eq!(statuses["data"][0]["circuitBreaker"], "open");
 
     // The database comes back; after the cool-down one probe closes the breaker.
     forwarder.restore();
     tokio::time::sleep(Duration::from_millis(2_200)).await;
-    let (status, body) = server
-        .search(&key, json!({"query": "astronaut boat"}))
-        .await;
+    let (status, body) = server.search(&key, json!({"query": "astronaut boat"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["results"][0]["content"]["film_id"], 296);
-    let (_, body) = server
-        .get(&format!("/api/v1/databases/{db}"), Some(&token))
-        .await;
+    let (_, body) = server.get(&format!("/api/v1/databases/{db}"), Some(&token)).await;
     assert_eq!(body["data"]["circuitBreaker"], "closed");
 }
 
@@ -220,35 +169,17 @@ async fn clients_that_give_up_mid_search_leave_the_pool_healthy() {
     let token = server.register("impatient@example.com").await;
     let (key, _) = server.create_key(&token, &["search"]).await;
     let body = json!({"name": "slow link", "host": "127.0.0.1", "port": forwarder.port, "database": "sakila", "username": "root"});
-    assert_eq!(
-        server.post("/api/v1/databases", Some(&token), body).await.0,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        server.search(&key, json!({"query": "astronaut"})).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(server.post("/api/v1/databases", Some(&token), body).await.0, StatusCode::CREATED);
+    assert_eq!(server.search(&key, json!({"query": "astronaut"})).await.0, StatusCode::OK);
 
     // Slow answers; twenty clients hang up after 100 ms, mid-query.
     forwarder.slow.store(true, Ordering::SeqCst);
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(100)).build().unwrap();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..20 {
-        let (client, url, key) = (
-            impatient.clone(),
-            format!("{}/api/v1/search", server.base),
-            key.clone(),
-        );
+        let (client, url, key) = (impatient.clone(), format!("{}/api/v1/search", server.base), key.clone());
         set.spawn(async move {
-            let sent = client
-                .post(url)
-                .bearer_auth(key)
-                .json(&json!({"query": format!("boat {i}")}))
-                .send()
-                .await;
+            let sent = client.post(url).bearer_auth(key).json(&json!({"query": format!("boat {i}")})).send().await;
             assert!(sent.is_err(), "the client should have given up");
         });
     }
@@ -259,16 +190,11 @@ async fn clients_that_give_up_mid_search_leave_the_pool_healthy() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let logins_before = forwarder.accepted.load(Ordering::SeqCst);
     for i in 0..100 {
-        let (status, body) = server
-            .search(&key, json!({"query": "astronaut boat"}))
-            .await;
+        let (status, body) = server.search(&key, json!({"query": "astronaut boat"})).await;
         assert_eq!(status, StatusCode::OK, "search {i}: {body}");
         assert_eq!(body["data"]["results"][0]["content"]["film_id"], 296);
     }
     // Pooled connections are reused, not opened per search.
     let logins = forwarder.accepted.load(Ordering::SeqCst) - logins_before;
-    assert!(
-        logins <= 2,
-        "100 sequential searches opened {logins} connections"
-    );
+    assert!(logins <= 2, "100 sequential searches opened {logins} connections");
 }

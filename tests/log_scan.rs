@@ -16,15 +16,8 @@ fn no_log_line_of_the_whole_suite_holds_a_key_password_or_token() {
         .map(String::from)
         .collect();
     // Guard against a scan that proves nothing.
-    let keys = secrets
-        .iter()
-        .filter(|s| s.starts_with("altus4_sk_"))
-        .count();
-    assert!(
-        keys >= 20 && secrets.len() >= 40,
-        "too few secrets recorded: {} ({keys} keys)",
-        secrets.len()
-    );
+    let keys = secrets.iter().filter(|s| s.starts_with("altus4_sk_")).count();
+    assert!(keys >= 20 && secrets.len() >= 40, "too few secrets recorded: {} ({keys} keys)", secrets.len());
 
     let mut files = 0;
     let mut security_lines = 0;
@@ -38,36 +31,19 @@ fn no_log_line_of_the_whole_suite_holds_a_key_password_or_token() {
         let text = std::fs::read_to_string(&path).unwrap();
         for line in text.lines() {
             for secret in &secrets {
-                assert!(
-                    !line.contains(secret.as_str()),
-                    "{name} holds a secret in: {line}"
-                );
+                assert!(!line.contains(secret.as_str()), "{name} holds a secret in: {line}");
             }
             // Keys may appear by prefix only: never the 64-hex secret part.
             if let Some(at) = line.find("altus4_sk_") {
-                let rest: String = line[at..]
-                    .chars()
-                    .skip_while(|c| *c != '_')
-                    .skip(1)
-                    .collect();
-                let hex_run = rest
-                    .split('_')
-                    .nth(2)
-                    .map_or(0, |s| s.chars().take_while(char::is_ascii_hexdigit).count());
-                assert!(
-                    hex_run < 64,
-                    "{name} holds what looks like a full key: {line}"
-                );
+                let rest: String = line[at..].chars().skip_while(|c| *c != '_').skip(1).collect();
+                let hex_run = rest.split('_').nth(2).map_or(0, |s| s.chars().take_while(char::is_ascii_hexdigit).count());
+                assert!(hex_run < 64, "{name} holds what looks like a full key: {line}");
             }
         }
         if name.ends_with(".jsonl") {
             for line in text.lines() {
-                let event: serde_json::Value = serde_json::from_str(line)
-                    .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {line}"));
-                assert!(
-                    event["level"] == "WARN" || event["level"] == "ERROR",
-                    "{name}: below warn: {line}"
-                );
+                let event: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {line}"));
+                assert!(event["level"] == "WARN" || event["level"] == "ERROR", "{name}: below warn: {line}");
                 security_lines += 1;
             }
         }

@@ -29,10 +29,7 @@ trusted_proxies = [{trusted}]
 }
 
 async fn get_with(server: &Server, path: &str, key: &str, headers: &[(&str, &str)]) -> Response {
-    let mut req = server
-        .client
-        .get(format!("{}{path}", server.base))
-        .header("authorization", format!("Bearer {key}"));
+    let mut req = server.client.get(format!("{}{path}", server.base)).header("authorization", format!("Bearer {key}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -40,12 +37,7 @@ async fn get_with(server: &Server, path: &str, key: &str, headers: &[(&str, &str
 }
 
 fn header(resp: &Response, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("missing {name}"))
-        .to_str()
-        .unwrap()
-        .to_string()
+    resp.headers().get(name).unwrap_or_else(|| panic!("missing {name}")).to_str().unwrap().to_string()
 }
 
 async fn login(server: &Server, xff: Option<&str>) -> StatusCode {
@@ -69,18 +61,11 @@ async fn a_key_at_its_minute_limit_gets_a_truthful_retry_after() {
         let resp = get_with(&server, "/api/v1/rate-limit", &key, &[]).await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(header(&resp, "x-ratelimit-limit"), "3");
-        assert_eq!(
-            header(&resp, "x-ratelimit-remaining"),
-            remaining.to_string()
-        );
+        assert_eq!(header(&resp, "x-ratelimit-remaining"), remaining.to_string());
         assert_eq!(header(&resp, "x-ratelimit-tier"), "free");
         assert_eq!(header(&resp, "x-ratelimit-window"), "60");
-        assert_eq!(
-            header(&resp, "ratelimit-policy"),
-            "100;w=1, 3;w=60, 1000;w=3600"
-        );
-        assert!(header(&resp, "ratelimit")
-            .starts_with(&format!("limit=3, remaining={remaining}, reset=")));
+        assert_eq!(header(&resp, "ratelimit-policy"), "100;w=1, 3;w=60, 1000;w=3600");
+        assert!(header(&resp, "ratelimit").starts_with(&format!("limit=3, remaining={remaining}, reset=")));
         let reset: u64 = header(&resp, "x-ratelimit-reset").parse().unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
         assert!(reset > now && reset <= now + 62, "reset {reset} now {now}");
@@ -89,18 +74,12 @@ async fn a_key_at_its_minute_limit_gets_a_truthful_retry_after() {
     let refused = get_with(&server, "/api/v1/rate-limit", &key, &[]).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = header(&refused, "retry-after").parse().unwrap();
-    assert!(
-        (55..=61).contains(&retry_after),
-        "retry-after {retry_after}"
-    );
+    assert!((55..=61).contains(&retry_after), "retry-after {retry_after}");
     assert_eq!(header(&refused, "x-ratelimit-remaining"), "0");
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "RATE_LIMIT_EXCEEDED");
     let details = &body["error"]["details"];
-    assert_eq!(
-        (details["limit"].as_u64(), details["remaining"].as_u64()),
-        (Some(3), Some(0))
-    );
+    assert_eq!((details["limit"].as_u64(), details["remaining"].as_u64()), (Some(3), Some(0)));
     assert_eq!(details["retryAfter"].as_u64(), Some(retry_after));
     assert_eq!(details["tier"], "free");
     assert!(details["resetTime"].is_string());
@@ -124,19 +103,9 @@ async fn sighup_applies_a_tier_change_and_keeps_the_counts() {
     let token = server.register("reload@example.com").await;
     let (key, _) = server.create_key(&token, &["search"]).await;
     for _ in 0..2 {
-        assert_eq!(
-            get_with(&server, "/api/v1/rate-limit", &key, &[])
-                .await
-                .status(),
-            StatusCode::OK
-        );
+        assert_eq!(get_with(&server, "/api/v1/rate-limit", &key, &[]).await.status(), StatusCode::OK);
     }
-    assert_eq!(
-        get_with(&server, "/api/v1/rate-limit", &key, &[])
-            .await
-            .status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    assert_eq!(get_with(&server, "/api/v1/rate-limit", &key, &[]).await.status(), StatusCode::TOO_MANY_REQUESTS);
 
     // Raise the limit to 3 and signal: one more request fits (2 are still counted), then 429.
     std::fs::write(&server.config_path, tiers(3, 1000, "")).unwrap();
@@ -146,19 +115,10 @@ async fn sighup_applies_a_tier_change_and_keeps_the_counts() {
     assert_eq!(resp.status(), StatusCode::OK, "{}", server.log());
     assert_eq!(header(&resp, "x-ratelimit-limit"), "3");
     assert_eq!(header(&resp, "x-ratelimit-remaining"), "0");
-    assert_eq!(
-        get_with(&server, "/api/v1/rate-limit", &key, &[])
-            .await
-            .status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    assert_eq!(get_with(&server, "/api/v1/rate-limit", &key, &[]).await.status(), StatusCode::TOO_MANY_REQUESTS);
 
     // A broken file changes nothing and does not stop the server.
-    std::fs::write(
-        &server.config_path,
-        "[rate_limits.tiers.free]\nper_minute = \"lots\"\n",
-    )
-    .unwrap();
+    std::fs::write(&server.config_path, "[rate_limits.tiers.free]\nper_minute = \"lots\"\n").unwrap();
     server.signal("HUP");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, _) = server.get("/health", None).await;
@@ -175,11 +135,7 @@ async fn a_spoofed_forwarded_for_from_an_untrusted_peer_gets_no_fresh_budget() {
     }
     assert_eq!(login(&server, None).await, StatusCode::TOO_MANY_REQUESTS);
     for spoof in ["203.0.113.7", "198.51.100.1, 203.0.113.8", "::1"] {
-        assert_eq!(
-            login(&server, Some(spoof)).await,
-            StatusCode::TOO_MANY_REQUESTS,
-            "{spoof}"
-        );
+        assert_eq!(login(&server, Some(spoof)).await, StatusCode::TOO_MANY_REQUESTS, "{spoof}");
     }
 }
 
@@ -189,25 +145,12 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
     for client in ["203.0.113.7", "203.0.113.8"] {
         assert_eq!(login(&server, Some(client)).await, StatusCode::UNAUTHORIZED);
         assert_eq!(login(&server, Some(client)).await, StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            login(&server, Some(client)).await,
-            StatusCode::TOO_MANY_REQUESTS,
-            "{client}"
-        );
+        assert_eq!(login(&server, Some(client)).await, StatusCode::TOO_MANY_REQUESTS, "{client}");
     }
     // IPv6 clients in one /64 share a budget.
-    assert_eq!(
-        login(&server, Some("2001:db8::1")).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        login(&server, Some("2001:db8::2")).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        login(&server, Some("2001:db8::3")).await,
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    assert_eq!(login(&server, Some("2001:db8::1")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(&server, Some("2001:db8::2")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(&server, Some("2001:db8::3")).await, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
@@ -216,19 +159,12 @@ async fn usage_is_tracked_and_the_owner_sees_the_rate_limit_state() {
     let token = server.register("usage@example.com").await;
     let (key, key_id) = server.create_key(&token, &["search"]).await;
     for _ in 0..4 {
-        assert_eq!(
-            get_with(&server, "/api/v1/rate-limit", &key, &[])
-                .await
-                .status(),
-            StatusCode::OK
-        );
+        assert_eq!(get_with(&server, "/api/v1/rate-limit", &key, &[]).await.status(), StatusCode::OK);
     }
     // Usage is written in batches (every second by default).
     let mut usage = Value::Null;
     for _ in 0..50 {
-        let (status, body) = server
-            .get(&format!("/api/v1/keys/{key_id}/usage"), Some(&token))
-            .await;
+        let (status, body) = server.get(&format!("/api/v1/keys/{key_id}/usage"), Some(&token)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         usage = body["data"].clone();
         if usage["usageCount"] == 4 {
@@ -247,9 +183,7 @@ async fn usage_is_tracked_and_the_owner_sees_the_rate_limit_state() {
     let (_, keys) = server.get("/api/v1/keys", Some(&token)).await;
     assert_eq!(keys["data"][0]["usageCount"], 4);
     let other = server.register("other@example.com").await;
-    let (status, _) = server
-        .get(&format!("/api/v1/keys/{key_id}/usage"), Some(&other))
-        .await;
+    let (status, _) = server.get(&format!("/api/v1/keys/{key_id}/usage"), Some(&other)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -257,39 +191,22 @@ async fn usage_is_tracked_and_the_owner_sees_the_rate_limit_state() {
 async fn an_admin_can_reload_tiers_over_the_api() {
     let server = Server::start_with_config(&tiers(2, 1000, "")).await;
     let token = server.register("plain@example.com").await;
-    let (status, _) = server
-        .post("/api/v1/admin/reload", Some(&token), json!({}))
-        .await;
+    let (status, _) = server.post("/api/v1/admin/reload", Some(&token), json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let admin = server.admin_token("ops@example.com").await;
 
     let (key, _) = server.create_key(&token, &["search"]).await;
     std::fs::write(&server.config_path, tiers(7, 1000, "")).unwrap();
-    let (status, body) = server
-        .post("/api/v1/admin/reload", Some(&admin), json!({}))
-        .await;
+    let (status, body) = server.post("/api/v1/admin/reload", Some(&admin), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body["data"]["tiers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|t| t == "free"));
+    assert!(body["data"]["tiers"].as_array().unwrap().iter().any(|t| t == "free"));
     let resp = get_with(&server, "/api/v1/rate-limit", &key, &[]).await;
     assert_eq!(header(&resp, "x-ratelimit-limit"), "7");
 
     std::fs::write(&server.config_path, "not = [valid").unwrap();
-    let (status, body) = server
-        .post("/api/v1/admin/reload", Some(&admin), json!({}))
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("VALIDATION_ERROR"))
-    );
+    let (status, body) = server.post("/api/v1/admin/reload", Some(&admin), json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("VALIDATION_ERROR")));
     let resp = get_with(&server, "/api/v1/rate-limit", &key, &[]).await;
-    assert_eq!(
-        header(&resp, "x-ratelimit-limit"),
-        "7",
-        "a broken file changes nothing"
-    );
+    assert_eq!(header(&resp, "x-ratelimit-limit"), "7", "a broken file changes nothing");
 }

@@ -20,10 +20,7 @@ async fn read_until_closed(stream: &mut TcpStream) -> (String, Duration) {
     let started = Instant::now();
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
-    (
-        String::from_utf8_lossy(&buf).into_owned(),
-        started.elapsed(),
-    )
+    (String::from_utf8_lossy(&buf).into_owned(), started.elapsed())
 }
 
 #[tokio::test]
@@ -45,18 +42,12 @@ async fn silent_connections_and_stalled_bodies_are_cut_off() {
 
     let (sent, waited) = read_until_closed(&mut silent).await;
     assert!(sent.is_empty());
-    assert!(
-        waited < Duration::from_secs(5),
-        "silent connection held for {waited:?}"
-    );
+    assert!(waited < Duration::from_secs(5), "silent connection held for {waited:?}");
 
     let (sent, waited) = read_until_closed(&mut stalled).await;
     assert!(sent.starts_with("HTTP/1.1 408"), "{sent}");
     assert!(sent.contains("REQUEST_TIMEOUT"));
-    assert!(
-        waited < Duration::from_secs(5),
-        "stalled body held for {waited:?}"
-    );
+    assert!(waited < Duration::from_secs(5), "stalled body held for {waited:?}");
 }
 
 #[tokio::test]
@@ -81,10 +72,7 @@ async fn a_header_trickled_a_byte_at_a_time_is_cut_off_at_the_header_timeout() {
             Ok(Ok(n)) => {
                 // hyper may answer 408 before closing; anything but a served request is a cut.
                 let text = String::from_utf8_lossy(&buf[..n]);
-                assert!(
-                    !text.starts_with("HTTP/1.1 200"),
-                    "a trickled request was served: {text}"
-                );
+                assert!(!text.starts_with("HTTP/1.1 200"), "a trickled request was served: {text}");
             }
             Err(_) => {}
         }
@@ -94,9 +82,6 @@ async fn a_header_trickled_a_byte_at_a_time_is_cut_off_at_the_header_timeout() {
         }
     }
     let cut_off = cut_off.expect("the trickling connection was never closed");
-    assert!(
-        cut_off < Duration::from_secs(4),
-        "held for {cut_off:?} with a 1 s header timeout"
-    );
+    assert!(cut_off < Duration::from_secs(4), "held for {cut_off:?} with a 1 s header timeout");
     assert_eq!(server.get("/health", None).await.0, StatusCode::OK);
 }

@@ -43,14 +43,8 @@ fn test_ca_and_server_cert() -> (String, String, String) {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn socket_sql(dir: &Path, sql: &str) -> bool {
@@ -67,31 +61,15 @@ fn socket_sql(dir: &Path, sql: &str) -> bool {
 fn start_tls_mariadb(cert: &str, key: &str, ca: &str) -> TlsMariaDb {
     let dir = std::env::temp_dir().join(format!("altus4-tlsdb-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    for (name, pem) in [
-        ("server-cert.pem", cert),
-        ("server-key.pem", key),
-        ("ca.pem", ca),
-    ] {
+    for (name, pem) in [("server-cert.pem", cert), ("server-key.pem", key), ("ca.pem", ca)] {
         std::fs::write(dir.join(name), pem).unwrap();
     }
     let data = dir.join("data");
     run(Command::new("mariadb-install-db")
-        .args([
-            "--no-defaults",
-            "--user=root",
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-        ])
+        .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
         .arg(format!("--datadir={}", data.display())));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let daemon = ["/usr/sbin/mariadbd", "/usr/bin/mariadbd"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("mariadbd installed");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let daemon = ["/usr/sbin/mariadbd", "/usr/bin/mariadbd"].into_iter().find(|p| Path::new(p).exists()).expect("mariadbd installed");
     let child = Command::new(daemon)
         .arg("--no-defaults")
         .arg("--user=root")
@@ -101,14 +79,8 @@ fn start_tls_mariadb(cert: &str, key: &str, ca: &str) -> TlsMariaDb {
         .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
         .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
         .arg(format!("--log-error={}", dir.join("error.log").display()))
-        .arg(format!(
-            "--ssl-cert={}",
-            dir.join("server-cert.pem").display()
-        ))
-        .arg(format!(
-            "--ssl-key={}",
-            dir.join("server-key.pem").display()
-        ))
+        .arg(format!("--ssl-cert={}", dir.join("server-cert.pem").display()))
+        .arg(format!("--ssl-key={}", dir.join("server-key.pem").display()))
         .arg(format!("--ssl-ca={}", dir.join("ca.pem").display()))
         .arg("--innodb-buffer-pool-size=16M")
         .arg("--skip-name-resolve")
@@ -119,11 +91,7 @@ fn start_tls_mariadb(cert: &str, key: &str, ca: &str) -> TlsMariaDb {
     let server = TlsMariaDb { child, port, dir };
     let deadline = Instant::now() + Duration::from_secs(30);
     while !socket_sql(&server.dir, "SELECT 1") {
-        assert!(
-            Instant::now() < deadline,
-            "the TLS MariaDB did not start: {}",
-            std::fs::read_to_string(server.dir.join("error.log")).unwrap_or_default()
-        );
+        assert!(Instant::now() < deadline, "the TLS MariaDB did not start: {}", std::fs::read_to_string(server.dir.join("error.log")).unwrap_or_default());
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(socket_sql(
@@ -149,33 +117,17 @@ async fn ssl_enabled_databases_are_reached_over_verified_tls() {
     let ca_path = db.dir.join("ca.pem");
 
     // altus4 trusting the test CA: registration (probe), search and the test route all work.
-    let config = GENEROUS_LIMITS.replace(
-        "[search]",
-        &format!(
-            "[targets]\ntls_ca_file = {:?}\n\n[search]",
-            ca_path.display().to_string()
-        ),
-    );
+    let config = GENEROUS_LIMITS.replace("[search]", &format!("[targets]\ntls_ca_file = {:?}\n\n[search]", ca_path.display().to_string()));
     let server = Server::start_with_config(&config).await;
     let token = server.register("tls-db@example.com").await;
     let (key_secret, _) = server.create_key(&token, &["search"]).await;
-    let (status, body) = server
-        .post("/api/v1/databases", Some(&token), database(db.port, true))
-        .await;
+    let (status, body) = server.post("/api/v1/databases", Some(&token), database(db.port, true)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = body["data"]["id"].as_str().unwrap().to_string();
-    let (status, body) = server
-        .search(&key_secret, json!({"query": "glacier"}))
-        .await;
+    let (status, body) = server.search(&key_secret, json!({"query": "glacier"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["results"][0]["content"]["id"], 1);
-    let (status, body) = server
-        .post(
-            &format!("/api/v1/databases/{id}/test"),
-            Some(&token),
-            json!({}),
-        )
-        .await;
+    let (status, body) = server.post(&format!("/api/v1/databases/{id}/test"), Some(&token), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // By name: the target-network policy (link-local denied by default) resolves `localhost`
@@ -183,54 +135,26 @@ async fn ssl_enabled_databases_are_reached_over_verified_tls() {
     // name.
     let mut by_name = database(db.port, true);
     by_name["host"] = json!("localhost");
-    let (status, body) = server
-        .post("/api/v1/databases", Some(&token), by_name)
-        .await;
+    let (status, body) = server.post("/api/v1/databases", Some(&token), by_name).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     // Without sslEnabled the server refuses the user (REQUIRE SSL): a clear 400.
-    let (status, body) = server
-        .post("/api/v1/databases", Some(&token), database(db.port, false))
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("CONNECTION_FAILED")),
-        "{body}"
-    );
+    let (status, body) = server.post("/api/v1/databases", Some(&token), database(db.port, false)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("CONNECTION_FAILED")), "{body}");
 
     // An altus4 that does not trust the CA refuses the certificate, and says it was TLS.
     let untrusting = Server::start().await;
     let token = untrusting.register("no-ca@example.com").await;
-    let (status, body) = untrusting
-        .post("/api/v1/databases", Some(&token), database(db.port, true))
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("CONNECTION_FAILED")),
-        "{body}"
-    );
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("TLS"),
-        "{body}"
-    );
+    let (status, body) = untrusting.post("/api/v1/databases", Some(&token), database(db.port, true)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("CONNECTION_FAILED")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("TLS"), "{body}");
 
     // TLS asked of a server that offers none (the suite's plain MariaDB) is refused, not
     // silently downgraded.
     let (status, body) = untrusting
-        .post(
-            "/api/v1/databases",
-            Some(&token),
-            json!({"name": "plain", "host": MARIADB_HOST, "port": MARIADB_PORT,
-              "database": "sakila", "username": "root", "password": "", "sslEnabled": true}),
-        )
+        .post("/api/v1/databases", Some(&token), json!({"name": "plain", "host": MARIADB_HOST, "port": MARIADB_PORT,
+              "database": "sakila", "username": "root", "password": "", "sslEnabled": true}))
         .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("CONNECTION_FAILED")),
-        "{body}"
-    );
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("TLS"),
-        "{body}"
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("CONNECTION_FAILED")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("TLS"), "{body}");
 }

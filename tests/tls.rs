@@ -25,11 +25,7 @@ async fn start() -> TlsServer {
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
     let config = GENEROUS_LIMITS.replace(
         "[search]",
-        &format!(
-            "[server]\ntls_cert = {:?}\ntls_key = {:?}\n\n[search]",
-            cert_path.display().to_string(),
-            key_path.display().to_string()
-        ),
+        &format!("[server]\ntls_cert = {:?}\ntls_key = {:?}\n\n[search]", cert_path.display().to_string(), key_path.display().to_string()),
     );
     let server = Server::start_tls(&config).await;
     let addr: SocketAddr = server.base.trim_start_matches("https://").parse().unwrap();
@@ -38,10 +34,7 @@ async fn start() -> TlsServer {
 }
 
 impl TlsServer {
-    fn client(
-        &self,
-        configure: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
-    ) -> reqwest::Client {
+    fn client(&self, configure: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder) -> reqwest::Client {
         let builder = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
@@ -59,25 +52,12 @@ impl TlsServer {
 #[tokio::test]
 async fn https_serves_http2_and_http11_with_hsts() {
     let tls = start().await;
-    let h2 = tls
-        .client(|b| b)
-        .get(tls.url("/health"))
-        .send()
-        .await
-        .unwrap();
+    let h2 = tls.client(|b| b).get(tls.url("/health")).send().await.unwrap();
     assert_eq!(h2.status(), StatusCode::OK);
     assert_eq!(h2.version(), Version::HTTP_2, "ALPN picks HTTP/2");
-    assert_eq!(
-        h2.headers()["strict-transport-security"],
-        "max-age=31536000; includeSubDomains"
-    );
+    assert_eq!(h2.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
 
-    let h1 = tls
-        .client(|b| b.http1_only())
-        .get(tls.url("/health"))
-        .send()
-        .await
-        .unwrap();
+    let h1 = tls.client(|b| b.http1_only()).get(tls.url("/health")).send().await.unwrap();
     assert_eq!(h1.status(), StatusCode::OK);
     assert_eq!(h1.version(), Version::HTTP_11);
 
@@ -92,10 +72,7 @@ async fn https_serves_http2_and_http11_with_hsts() {
     assert_eq!(resp.status(), StatusCode::CREATED);
 
     // Plain HTTP on the TLS port gets no HTTP answer.
-    let plain = reqwest::Client::new()
-        .get(format!("http://{}/health", tls.addr))
-        .send()
-        .await;
+    let plain = reqwest::Client::new().get(format!("http://{}/health", tls.addr)).send().await;
     assert!(plain.is_err() || plain.unwrap().status() != StatusCode::OK);
     drop(tls.server);
 }
@@ -110,13 +87,7 @@ fn tls11_client_hello() -> Vec<u8> {
     body.extend([0x01, 0x00]); // null compression only
     let mut handshake = vec![0x01, 0x00, (body.len() >> 8) as u8, body.len() as u8];
     handshake.extend(body);
-    let mut record = vec![
-        0x16,
-        0x03,
-        0x01,
-        (handshake.len() >> 8) as u8,
-        handshake.len() as u8,
-    ];
+    let mut record = vec![0x16, 0x03, 0x01, (handshake.len() >> 8) as u8, handshake.len() as u8];
     record.extend(handshake);
     record
 }
@@ -127,24 +98,13 @@ async fn a_tls11_only_client_is_refused() {
     let mut stream = tokio::net::TcpStream::connect(tls.addr).await.unwrap();
     stream.write_all(&tls11_client_hello()).await.unwrap();
     let mut reply = vec![0u8; 7];
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut reply))
-        .await
-        .expect("the server answers");
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut reply)).await.expect("the server answers");
     let n = read.unwrap_or(0);
     // Either an alert record (content type 21: protocol_version) or a closed connection;
     // never a handshake record (a ServerHello).
-    assert!(
-        n == 0 || reply[0] == 0x15,
-        "expected an alert, got {:?}",
-        &reply[..n]
-    );
+    assert!(n == 0 || reply[0] == 0x15, "expected an alert, got {:?}", &reply[..n]);
     assert_ne!(reply[0], 0x16, "the server must not negotiate TLS 1.1");
     // The server is unaffected.
-    let ok = tls
-        .client(|b| b)
-        .get(tls.url("/health"))
-        .send()
-        .await
-        .unwrap();
+    let ok = tls.client(|b| b).get(tls.url("/health")).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
 }

@@ -25,10 +25,7 @@ async fn bad_search_requests_get_400_naming_the_field() {
         (json!({"query": "x", "limit": 1.5}), "limit"),
         (json!({"query": "x", "offset": -1}), "offset"),
         (json!({"query": "x", "databases": eleven}), "databases"),
-        (
-            json!({"query": "x", "databases": ["not-a-uuid"]}),
-            "databases",
-        ),
+        (json!({"query": "x", "databases": ["not-a-uuid"]}), "databases"),
         (json!({"query": "x", "databases": "all"}), "databases"),
         (json!({"query": "x", "tables": [""]}), "tables"),
         (json!({"query": "x", "tables": ["a".repeat(65)]}), "tables"),
@@ -38,16 +35,11 @@ async fn bad_search_requests_get_400_naming_the_field() {
         let (status, resp) = server.search(&t.key, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {resp}");
         assert_eq!(resp["error"]["code"], "VALIDATION_ERROR", "{body}");
-        assert!(
-            resp["error"]["message"].as_str().unwrap().contains(field),
-            "{body}: {resp}"
-        );
+        assert!(resp["error"]["message"].as_str().unwrap().contains(field), "{body}: {resp}");
         assert_eq!(resp["error"]["details"]["field"], field);
     }
     // A 1000-character query is fine.
-    let (status, _) = server
-        .search(&t.key, json!({"query": "a ".repeat(500)}))
-        .await;
+    let (status, _) = server.search(&t.key, json!({"query": "a ".repeat(500)})).await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -69,10 +61,7 @@ async fn malformed_bodies() {
         let json: Value = resp.json().await.unwrap();
         assert_eq!(json["error"]["code"], "VALIDATION_ERROR");
     }
-    let resp = raw("query=x", "application/x-www-form-urlencoded")
-        .send()
-        .await
-        .unwrap();
+    let resp = raw("query=x", "application/x-www-form-urlencoded").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
@@ -104,45 +93,21 @@ async fn malformed_bodies() {
 async fn bad_account_and_database_input() {
     let server = Server::start().await;
     let register_cases: Vec<(Value, &str)> = vec![
-        (
-            json!({"password": "correct horse", "name": "No Email"}),
-            "email",
-        ),
-        (
-            json!({"email": "not-an-email", "password": "correct horse", "name": "X Y"}),
-            "email",
-        ),
-        (
-            json!({"email": "a@b.io", "password": "short", "name": "X Y"}),
-            "password",
-        ),
-        (
-            json!({"email": "a@b.io", "password": "p".repeat(2000), "name": "X Y"}),
-            "password",
-        ),
-        (
-            json!({"email": "a@b.io", "password": "correct horse", "name": "X"}),
-            "name",
-        ),
-        (
-            json!({"email": "a@b.io", "password": "correct horse", "name": "X Y", "role": "root"}),
-            "role",
-        ),
+        (json!({"password": "correct horse", "name": "No Email"}), "email"),
+        (json!({"email": "not-an-email", "password": "correct horse", "name": "X Y"}), "email"),
+        (json!({"email": "a@b.io", "password": "short", "name": "X Y"}), "password"),
+        (json!({"email": "a@b.io", "password": "p".repeat(2000), "name": "X Y"}), "password"),
+        (json!({"email": "a@b.io", "password": "correct horse", "name": "X"}), "name"),
+        (json!({"email": "a@b.io", "password": "correct horse", "name": "X Y", "role": "root"}), "role"),
     ];
     for (body, field) in register_cases {
-        let (status, resp) = server
-            .post("/api/v1/auth/register", None, body.clone())
-            .await;
+        let (status, resp) = server.post("/api/v1/auth/register", None, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {resp}");
         assert_eq!(resp["error"]["details"]["field"], field, "{body}");
     }
     // Nobody registers themselves as admin.
     let (status, _) = server
-        .post(
-            "/api/v1/auth/register",
-            None,
-            json!({"email": "a@b.io", "password": "correct horse", "name": "X Y", "role": "admin"}),
-        )
+        .post("/api/v1/auth/register", None, json!({"email": "a@b.io", "password": "correct horse", "name": "X Y", "role": "admin"}))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
@@ -163,52 +128,26 @@ async fn bad_account_and_database_input() {
         (with("ssl", json!("yes")), "ssl"),
     ];
     for (body, field) in db_cases {
-        let (status, resp) = server
-            .post("/api/v1/databases", Some(&token), body.clone())
-            .await;
+        let (status, resp) = server.post("/api/v1/databases", Some(&token), body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {resp}");
         assert_eq!(resp["error"]["details"]["field"], field, "{body}");
     }
     // Unreachable or unknown databases are refused with a clear code.
-    for body in [
-        with("port", json!(1)),
-        with("database", json!("no_such_database_here")),
-    ] {
+    for body in [with("port", json!(1)), with("database", json!("no_such_database_here"))] {
         let (status, resp) = server.post("/api/v1/databases", Some(&token), body).await;
-        assert_eq!(
-            (status, resp["error"]["code"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("CONNECTION_FAILED")),
-            "{resp}"
-        );
+        assert_eq!((status, resp["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("CONNECTION_FAILED")), "{resp}");
     }
     let key_cases: Vec<(Value, &str)> = vec![
         (json!({"environment": "test"}), "name"),
         (json!({"name": "ok name"}), "environment"),
-        (
-            json!({"name": "ok name", "environment": "prod"}),
-            "environment",
-        ),
-        (
-            json!({"name": "ok name", "environment": "test", "permissions": ["fly"]}),
-            "permissions",
-        ),
-        (
-            json!({"name": "ok name", "environment": "test", "rateLimitTier": "gold"}),
-            "rateLimitTier",
-        ),
-        (
-            json!({"name": "ok name", "environment": "test", "expiresAt": "tomorrow"}),
-            "expiresAt",
-        ),
-        (
-            json!({"name": "ok name", "environment": "test", "expiresAt": "2001-01-01T00:00:00Z"}),
-            "expiresAt",
-        ),
+        (json!({"name": "ok name", "environment": "prod"}), "environment"),
+        (json!({"name": "ok name", "environment": "test", "permissions": ["fly"]}), "permissions"),
+        (json!({"name": "ok name", "environment": "test", "rateLimitTier": "gold"}), "rateLimitTier"),
+        (json!({"name": "ok name", "environment": "test", "expiresAt": "tomorrow"}), "expiresAt"),
+        (json!({"name": "ok name", "environment": "test", "expiresAt": "2001-01-01T00:00:00Z"}), "expiresAt"),
     ];
     for (body, field) in key_cases {
-        let (status, resp) = server
-            .post("/api/v1/keys", Some(&token), body.clone())
-            .await;
+        let (status, resp) = server.post("/api/v1/keys", Some(&token), body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {resp}");
         assert_eq!(resp["error"]["details"]["field"], field, "{body}");
     }

@@ -22,22 +22,12 @@ async fn receive_one(listener: tokio::net::TcpListener) -> (String, Value) {
         if let Some(end) = text.find("\r\n\r\n") {
             let length: usize = text[..end]
                 .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse().unwrap())
-                })
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
                 .expect("a content-length");
             if buf.len() >= end + 4 + length {
-                stream
-                    .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
-                    .await
-                    .unwrap();
+                stream.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await.unwrap();
                 let path = text.split_whitespace().nth(1).unwrap().to_string();
-                return (
-                    path,
-                    serde_json::from_slice(&buf[end + 4..end + 4 + length]).unwrap(),
-                );
+                return (path, serde_json::from_slice(&buf[end + 4..end + 4 + length]).unwrap());
             }
         }
     }
@@ -47,30 +37,18 @@ async fn receive_one(listener: tokio::net::TcpListener) -> (String, Value) {
 async fn an_incident_is_posted_to_the_webhook() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook = format!("http://{}/altus4-hook", listener.local_addr().unwrap());
-    let server =
-        Server::start_with_config(&format!("{GENEROUS_LIMITS}webhook_url = \"{hook}\"\n")).await;
+    let server = Server::start_with_config(&format!("{GENEROUS_LIMITS}webhook_url = \"{hook}\"\n")).await;
     let t = server.sakila_tenant("hooked@example.com").await;
     let received = tokio::spawn(receive_one(listener));
 
-    let (status, _) = server
-        .search(
-            &t.key,
-            json!({"query": "' UNION SELECT password FROM users --"}),
-        )
-        .await;
+    let (status, _) = server.search(&t.key, json!({"query": "' UNION SELECT password FROM users --"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (path, incident) = tokio::time::timeout(Duration::from_secs(10), received)
-        .await
-        .expect("the webhook was called")
-        .unwrap();
+    let (path, incident) = tokio::time::timeout(Duration::from_secs(10), received).await.expect("the webhook was called").unwrap();
     assert_eq!(path, "/altus4-hook");
     assert_eq!(incident["event"], "incident");
     assert_eq!(incident["kind"], "injection_probe");
     assert_eq!(incident["clientIp"], "127.0.0.1");
     assert_eq!(incident["details"]["shape"], "union-select");
     assert!(incident["keyId"].is_string());
-    assert!(
-        !incident.to_string().contains(&t.key),
-        "no key in a notification"
-    );
+    assert!(!incident.to_string().contains(&t.key), "no key in a notification");
 }

@@ -38,19 +38,14 @@ pub struct Queue<T> {
 
 impl<T> Queue<T> {
     pub fn new(capacity: usize) -> Arc<Self> {
-        Arc::new(Self {
-            items: Mutex::new(VecDeque::new()),
-            capacity: capacity.max(1),
-            dropped: Default::default(),
-        })
+        Arc::new(Self { items: Mutex::new(VecDeque::new()), capacity: capacity.max(1), dropped: Default::default() })
     }
 
     pub fn push(&self, item: T) {
         let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
         if items.len() >= self.capacity {
             items.pop_front();
-            self.dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         items.push_back(item);
     }
@@ -73,11 +68,7 @@ impl<T: Clone + Send + 'static> Pending for Queue<T> {
     type Item = T;
 
     fn take(&self) -> Vec<T> {
-        self.items
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect()
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect()
     }
 
     fn restore(&self, batch: Vec<T>) {
@@ -87,8 +78,7 @@ impl<T: Clone + Send + 'static> Pending for Queue<T> {
         }
         while items.len() > self.capacity {
             items.pop_front();
-            self.dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -108,12 +98,7 @@ pub struct BatchWriter<P: Pending, S: BatchSink<P::Item>> {
 
 impl<P: Pending, S: BatchSink<P::Item>> BatchWriter<P, S> {
     pub fn new(what: &'static str, pending: Arc<P>, sink: S, interval: Duration) -> Self {
-        Self {
-            what,
-            pending,
-            sink,
-            interval,
-        }
+        Self { what, pending, sink, interval }
     }
 
     async fn flush(&self) {
@@ -138,21 +123,12 @@ impl<P: Pending, S: BatchSink<P::Item>> Actor for BatchWriter<P, S> {
     type State = BatchState;
     type Arguments = ();
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<BatchMsg>,
-        _: (),
-    ) -> Result<BatchState, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<BatchMsg>, _: ()) -> Result<BatchState, ActorProcessingErr> {
         let timer = myself.send_interval(self.interval, || BatchMsg::Flush(None));
         Ok(BatchState { timer })
     }
 
-    async fn handle(
-        &self,
-        _: ActorRef<BatchMsg>,
-        message: BatchMsg,
-        _: &mut BatchState,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn handle(&self, _: ActorRef<BatchMsg>, message: BatchMsg, _: &mut BatchState) -> Result<(), ActorProcessingErr> {
         let BatchMsg::Flush(reply) = message;
         self.flush().await;
         if let Some(reply) = reply {
@@ -161,11 +137,7 @@ impl<P: Pending, S: BatchSink<P::Item>> Actor for BatchWriter<P, S> {
         Ok(())
     }
 
-    async fn post_stop(
-        &self,
-        _: ActorRef<BatchMsg>,
-        state: &mut BatchState,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _: ActorRef<BatchMsg>, state: &mut BatchState) -> Result<(), ActorProcessingErr> {
         state.timer.abort();
         self.flush().await;
         Ok(())
@@ -186,10 +158,7 @@ pub type Journal<T> = Writer<Queue<T>>;
 
 impl<P: Pending> Clone for Writer<P> {
     fn clone(&self) -> Self {
-        Self {
-            pending: Arc::clone(&self.pending),
-            writer: self.writer.clone(),
-        }
+        Self { pending: Arc::clone(&self.pending), writer: self.writer.clone() }
     }
 }
 
@@ -201,16 +170,9 @@ impl<P: Pending> Writer<P> {
         interval: Duration,
     ) -> Result<Self, ractor::SpawnErr> {
         let shared = Arc::clone(&pending);
-        let recipe: Recipe<BatchWriter<P, S>> = Arc::new(move || {
-            (
-                BatchWriter::new(what, Arc::clone(&shared), sink.clone(), interval),
-                (),
-            )
-        });
-        Ok(Self {
-            pending,
-            writer: Singleton::start(recipe).await?,
-        })
+        let recipe: Recipe<BatchWriter<P, S>> =
+            Arc::new(move || (BatchWriter::new(what, Arc::clone(&shared), sink.clone(), interval), ()));
+        Ok(Self { pending, writer: Singleton::start(recipe).await? })
     }
 
     /// The shared pending state requests add to.
@@ -220,14 +182,7 @@ impl<P: Pending> Writer<P> {
 
     /// Writes everything accepted so far.
     pub async fn flush(&self) {
-        let _ = self
-            .writer
-            .get()
-            .call(
-                |reply| BatchMsg::Flush(Some(reply)),
-                Some(Duration::from_secs(5)),
-            )
-            .await;
+        let _ = self.writer.get().call(|reply| BatchMsg::Flush(Some(reply)), Some(Duration::from_secs(5))).await;
     }
 
     /// Writes what is pending and stops the writer (shutdown).
@@ -272,25 +227,14 @@ mod tests {
     }
 
     async fn flush(writer: &ActorRef<BatchMsg>) {
-        writer
-            .call(
-                |reply| BatchMsg::Flush(Some(reply)),
-                Some(Duration::from_secs(1)),
-            )
-            .await
-            .unwrap();
+        writer.call(|reply| BatchMsg::Flush(Some(reply)), Some(Duration::from_secs(1))).await.unwrap();
     }
 
     #[tokio::test]
     async fn a_failed_write_is_retried_in_order_ahead_of_newer_items() {
         let (sink, queue) = (Collect::default(), Queue::new(100));
         sink.fail.store(1, std::sync::atomic::Ordering::SeqCst);
-        let writer = BatchWriter::new(
-            "test",
-            Arc::clone(&queue),
-            sink.clone(),
-            Duration::from_secs(3600),
-        );
+        let writer = BatchWriter::new("test", Arc::clone(&queue), sink.clone(), Duration::from_secs(3600));
         let (writer, _) = Actor::spawn(None, writer, ()).await.unwrap();
         queue.push(1);
         queue.push(2);
@@ -304,20 +248,12 @@ mod tests {
     #[tokio::test]
     async fn stopping_writes_what_is_pending() {
         let (sink, queue) = (Collect::default(), Queue::new(1_000));
-        let writer = BatchWriter::new(
-            "test",
-            Arc::clone(&queue),
-            sink.clone(),
-            Duration::from_secs(3600),
-        );
+        let writer = BatchWriter::new("test", Arc::clone(&queue), sink.clone(), Duration::from_secs(3600));
         let (writer, handle) = Actor::spawn(None, writer, ()).await.unwrap();
         (0..500).for_each(|i| queue.push(i));
         writer.stop(None);
         handle.await.unwrap();
-        assert_eq!(
-            sink.batches.lock().unwrap().concat(),
-            (0..500).collect::<Vec<_>>()
-        );
+        assert_eq!(sink.batches.lock().unwrap().concat(), (0..500).collect::<Vec<_>>());
     }
 
     #[test]

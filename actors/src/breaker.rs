@@ -29,10 +29,7 @@ pub struct Open {
 
 impl Breaker {
     pub fn new(config: BreakerConfig) -> Self {
-        Self {
-            config,
-            state: State::Closed { failures: 0 },
-        }
+        Self { config, state: State::Closed { failures: 0 } }
     }
 
     /// May a call go through at `now`? In half-open state exactly one caller gets through.
@@ -44,9 +41,7 @@ impl Breaker {
                 self.state = State::HalfOpen { probing: true };
                 Ok(())
             }
-            State::HalfOpen { probing: true } => Err(Open {
-                retry_at: now + self.config.cool_down_ms,
-            }),
+            State::HalfOpen { probing: true } => Err(Open { retry_at: now + self.config.cool_down_ms }),
         }
     }
 
@@ -57,13 +52,9 @@ impl Breaker {
     pub fn on_failure(&mut self, now: u64) {
         self.state = match self.state {
             State::Closed { failures } if failures + 1 < self.config.failure_threshold => {
-                State::Closed {
-                    failures: failures + 1,
-                }
+                State::Closed { failures: failures + 1 }
             }
-            _ => State::Open {
-                until: now + self.config.cool_down_ms,
-            },
+            _ => State::Open { until: now + self.config.cool_down_ms },
         };
     }
 
@@ -82,10 +73,7 @@ mod tests {
     use super::*;
 
     fn breaker() -> Breaker {
-        Breaker::new(BreakerConfig {
-            failure_threshold: 3,
-            cool_down_ms: 1_000,
-        })
+        Breaker::new(BreakerConfig { failure_threshold: 3, cool_down_ms: 1_000 })
     }
 
     #[test]

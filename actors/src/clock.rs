@@ -20,13 +20,8 @@ pub struct SystemClock {
 
 impl SystemClock {
     pub fn new() -> Self {
-        let epoch_ms_at_start = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        Self {
-            epoch_ms_at_start,
-            start: Instant::now(),
-        }
+        let epoch_ms_at_start = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        Self { epoch_ms_at_start, start: Instant::now() }
     }
 
     pub fn shared() -> SharedClock {

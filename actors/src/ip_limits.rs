@@ -20,23 +20,13 @@ impl IpLimits {
     /// `max_tracked` addresses at most; an address unseen for `idle` is dropped. `idle` should
     /// be at least an hour, the longest window, or a quiet address could regain budget early.
     pub fn new(clock: SharedClock, max_tracked: u64, idle: Duration) -> Self {
-        Self {
-            clock,
-            states: Cache::builder()
-                .max_capacity(max_tracked)
-                .time_to_idle(idle)
-                .build(),
-        }
+        Self { clock, states: Cache::builder().max_capacity(max_tracked).time_to_idle(idle).build() }
     }
 
     /// Admits (and counts) or refuses one request from `addr` (already grouped by prefix).
     pub fn check(&self, addr: IpAddr, tier: &Tier) -> Decision {
-        let state = self
-            .states
-            .get_with(addr, || Arc::new(Mutex::new(Limiter::new())));
-        let mut limiter = state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = self.states.get_with(addr, || Arc::new(Mutex::new(Limiter::new())));
+        let mut limiter = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         limiter.check(tier, self.clock.now_ms())
     }
 
@@ -55,13 +45,7 @@ mod tests {
     fn addresses_have_separate_budgets_and_the_map_is_bounded() {
         let clock = ManualClock::at(1_000_000);
         let limits = IpLimits::new(clock, 100, Duration::from_secs(3600));
-        let tier = Tier {
-            name: "ip".into(),
-            per_hour: 100,
-            per_minute: 2,
-            burst: 10,
-            block_ms: 0,
-        };
+        let tier = Tier { name: "ip".into(), per_hour: 100, per_minute: 2, burst: 10, block_ms: 0 };
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         assert!(limits.check(a, &tier).allowed);

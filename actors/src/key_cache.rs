@@ -44,11 +44,7 @@ pub enum KeyCacheMsg<R> {
     /// Drop everything (e.g. an account deleted with many keys); replies when done.
     InvalidateAll(RpcReplyPort<()>),
     /// Internal: a lookup task's result, tagged with the generation it started under.
-    Fill {
-        digest: KeyDigest,
-        record: R,
-        generation: u64,
-    },
+    Fill { digest: KeyDigest, record: R, generation: u64 },
 }
 
 /// Cache sizing.
@@ -86,10 +82,7 @@ impl<L: KeyLookup> Actor for KeyCacheActor<L> {
         _myself: ActorRef<Self::Msg>,
         cache: Cache<KeyDigest, L::Record>,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(KeyCacheState {
-            cache,
-            generation: 0,
-        })
+        Ok(KeyCacheState { cache, generation: 0 })
     }
 
     async fn handle(
@@ -128,11 +121,7 @@ impl<L: KeyLookup> Actor for KeyCacheActor<L> {
                 state.cache.invalidate_all();
                 let _ = reply.send(());
             }
-            KeyCacheMsg::Fill {
-                digest,
-                record,
-                generation,
-            } => {
+            KeyCacheMsg::Fill { digest, record, generation } => {
                 if generation == state.generation {
                     state.cache.insert(digest, record).await;
                 }
@@ -152,11 +141,7 @@ pub struct KeyCache<R: Clone + Send + Sync + 'static> {
 
 impl<R: Clone + Send + Sync + 'static> Clone for KeyCache<R> {
     fn clone(&self) -> Self {
-        Self {
-            actor: self.actor.clone(),
-            cache: self.cache.clone(),
-            timeout_ms: self.timeout_ms,
-        }
+        Self { actor: self.actor.clone(), cache: self.cache.clone(), timeout_ms: self.timeout_ms }
     }
 }
 
@@ -167,16 +152,9 @@ impl<R: Clone + Send + Sync + 'static> KeyCache<R> {
         config: KeyCacheConfig,
         timeout_ms: u64,
     ) -> Result<Self, ractor::SpawnErr> {
-        let cache = Cache::builder()
-            .max_capacity(config.max_entries)
-            .time_to_live(config.ttl)
-            .build();
+        let cache = Cache::builder().max_capacity(config.max_entries).time_to_live(config.ttl).build();
         let (actor, _) = Actor::spawn(None, KeyCacheActor::new(lookup), cache.clone()).await?;
-        Ok(Self {
-            actor,
-            cache,
-            timeout_ms,
-        })
+        Ok(Self { actor, cache, timeout_ms })
     }
 
     /// The record for `digest`: from memory when cached, else read (once) from storage.
@@ -230,10 +208,7 @@ mod tests {
     }
 
     async fn start(store: Arc<MemStore>) -> KeyCache<String> {
-        let config = KeyCacheConfig {
-            max_entries: 100,
-            ttl: Duration::from_secs(60),
-        };
+        let config = KeyCacheConfig { max_entries: 100, ttl: Duration::from_secs(60) };
         KeyCache::start(store, config, 1000).await.unwrap()
     }
 

@@ -51,15 +51,8 @@ impl Actor for LimiterActor {
     type State = LimiterState;
     type Arguments = ();
 
-    async fn pre_start(
-        &self,
-        _: ActorRef<LimiterMsg>,
-        _: (),
-    ) -> Result<LimiterState, ActorProcessingErr> {
-        Ok(LimiterState {
-            limiter: Limiter::with_attempt_window(self.settings.attempt_window_secs),
-            last_seen: self.settings.clock.now_ms(),
-        })
+    async fn pre_start(&self, _: ActorRef<LimiterMsg>, _: ()) -> Result<LimiterState, ActorProcessingErr> {
+        Ok(LimiterState { limiter: Limiter::with_attempt_window(self.settings.attempt_window_secs), last_seen: self.settings.clock.now_ms() })
     }
 
     async fn handle(
@@ -78,9 +71,7 @@ impl Actor for LimiterActor {
                 let _ = reply.send(state.limiter.peek(&tier, now));
             }
             LimiterMsg::Tick => {
-                if now.saturating_sub(state.last_seen) >= self.settings.idle_ms
-                    && state.limiter.is_idle(now)
-                {
+                if now.saturating_sub(state.last_seen) >= self.settings.idle_ms && state.limiter.is_idle(now) {
                     myself.stop(Some("idle".into()));
                 }
             }
@@ -99,12 +90,7 @@ impl ChildFactory for LimiterFactory {
     type Child = LimiterActor;
 
     fn build(&self, _key: &String, _: ()) -> (LimiterActor, ()) {
-        (
-            LimiterActor {
-                settings: self.settings.clone(),
-            },
-            (),
-        )
+        (LimiterActor { settings: self.settings.clone() }, ())
     }
 }
 
@@ -130,10 +116,7 @@ impl RateLimits {
                 });
             }
         });
-        Ok(Self {
-            registry,
-            timeout_ms,
-        })
+        Ok(Self { registry, timeout_ms })
     }
 
     async fn ask(&self, key: &str, tier: Arc<Tier>, peek: bool) -> Result<Decision, String> {
@@ -178,23 +161,12 @@ mod tests {
     use crate::clock::ManualClock;
 
     fn tier(per_minute: u32) -> Arc<Tier> {
-        Arc::new(Tier {
-            name: "t".into(),
-            per_hour: 100_000,
-            per_minute,
-            burst: 10_000,
-            block_ms: 0,
-        })
+        Arc::new(Tier { name: "t".into(), per_hour: 100_000, per_minute, burst: 10_000, block_ms: 0 })
     }
 
     async fn limits(clock: Arc<ManualClock>, idle_ms: u64) -> RateLimits {
         // Ticks every 250 ms: with 10,000 actors, faster ticks would be most of the test's work.
-        let settings = LimiterSettings {
-            clock,
-            idle_ms,
-            tick: Duration::from_millis(250),
-            attempt_window_secs: 10,
-        };
+        let settings = LimiterSettings { clock, idle_ms, tick: Duration::from_millis(250), attempt_window_secs: 10 };
         RateLimits::start(settings, 10_000).await.unwrap()
     }
 
@@ -259,11 +231,7 @@ mod tests {
         let limits = limits(clock, 600_000).await;
         let t = tier(100);
         assert!(limits.check("k", t.clone()).await.unwrap().allowed);
-        let actor = limits
-            .registry
-            .get::<String>(&"k".to_string(), || Ok(()))
-            .await
-            .unwrap();
+        let actor = limits.registry.get::<String>(&"k".to_string(), || Ok(())).await.unwrap();
         actor.kill();
         let started = std::time::Instant::now();
         assert!(limits.check("k", t).await.unwrap().allowed);

@@ -39,10 +39,7 @@ pub struct Window {
 
 impl Window {
     pub fn new(length_ms: u64, buckets: u64) -> Self {
-        assert!(
-            buckets > 0 && length_ms % buckets == 0,
-            "window must split evenly into buckets"
-        );
+        assert!(buckets > 0 && length_ms % buckets == 0, "window must split evenly into buckets");
         Self {
             bucket_ms: length_ms / buckets,
             span: buckets,
@@ -118,9 +115,7 @@ impl Window {
     /// When the oldest counted request stops counting; `now` if nothing is counted.
     pub fn next_expiry(&mut self, now: u64) -> u64 {
         let current = self.advance(now);
-        self.counted(current)
-            .find(|&idx| self.counts[self.slot(idx)] > 0)
-            .map_or(now, |idx| self.expiry_of(idx))
+        self.counted(current).find(|&idx| self.counts[self.slot(idx)] > 0).map_or(now, |idx| self.expiry_of(idx))
     }
 
     pub fn is_empty(&mut self, now: u64) -> bool {
@@ -259,11 +254,7 @@ impl Limiter {
             if count && !blocked {
                 self.blocked_until = now + tier.block_ms;
             }
-            let block_end = if count || blocked {
-                self.blocked_until.max(now)
-            } else {
-                now
-            };
+            let block_end = if count || blocked { self.blocked_until.max(now) } else { now };
             let (kind, window_at, limit) = latest.unwrap_or_else(|| {
                 let (kind, limit) = (WindowKind::Minute, tier.per_minute);
                 (kind, now, limit)
@@ -290,19 +281,9 @@ impl Limiter {
         let minute_left = tier.per_minute.saturating_sub(self.minute.count(now));
         let hour_left = tier.per_hour.saturating_sub(self.hour.count(now));
         let (window, limit, remaining, reset_at_ms) = if hour_left < minute_left {
-            (
-                WindowKind::Hour,
-                tier.per_hour,
-                hour_left,
-                self.hour.next_expiry(now),
-            )
+            (WindowKind::Hour, tier.per_hour, hour_left, self.hour.next_expiry(now))
         } else {
-            (
-                WindowKind::Minute,
-                tier.per_minute,
-                minute_left,
-                self.minute.next_expiry(now),
-            )
+            (WindowKind::Minute, tier.per_minute, minute_left, self.minute.next_expiry(now))
         };
         Decision {
             allowed: true,
@@ -332,27 +313,12 @@ mod tests {
     use super::*;
 
     fn tier(per_minute: u32, per_hour: u32, burst: u32, block_ms: u64) -> Tier {
-        Tier {
-            name: "t".into(),
-            per_hour,
-            per_minute,
-            burst,
-            block_ms,
-        }
+        Tier { name: "t".into(), per_hour, per_minute, burst, block_ms }
     }
 
     /// Counts admissions in every rolling window of `len` ending at each admission.
     fn max_in_any_window(admitted: &[u64], len: u64) -> usize {
-        admitted
-            .iter()
-            .map(|&end| {
-                admitted
-                    .iter()
-                    .filter(|&&t| t + len > end && t <= end)
-                    .count()
-            })
-            .max()
-            .unwrap_or(0)
+        admitted.iter().map(|&end| admitted.iter().filter(|&&t| t + len > end && t <= end).count()).max().unwrap_or(0)
     }
 
     #[test]
@@ -392,17 +358,8 @@ mod tests {
             now += 97; // an awkward step that crosses bucket edges everywhere
         }
         assert_eq!(max_in_any_window(&admitted, 60_000), 10);
-        assert!(
-            admitted
-                .iter()
-                .all(|&t| t < boundary || t >= boundary - 500 + 60_000),
-            "{admitted:?}"
-        );
-        assert!(
-            admitted.len() >= 20,
-            "the window does re-admit: {}",
-            admitted.len()
-        );
+        assert!(admitted.iter().all(|&t| t < boundary || t >= boundary - 500 + 60_000), "{admitted:?}");
+        assert!(admitted.len() >= 20, "the window does re-admit: {}", admitted.len());
     }
 
     #[test]
@@ -432,10 +389,7 @@ mod tests {
         }
         let refused = l.check(&t, start + 100);
         let retry_at = refused.retry_at_ms.unwrap();
-        assert!(
-            !l.peek(&t, retry_at - 1).allowed,
-            "one ms earlier is still refused"
-        );
+        assert!(!l.peek(&t, retry_at - 1).allowed, "one ms earlier is still refused");
         assert!(l.check(&t, retry_at).allowed, "at retry_at it is admitted");
         // Never later than one bucket (1 s) after the ideal sliding-log time.
         assert!(retry_at <= start + 60_000 + 1_000);
@@ -506,10 +460,7 @@ mod tests {
         for s in 0..3_600u64 {
             l.check(&t, s * 1_000);
         }
-        let bytes = std::mem::size_of::<Limiter>()
-            + l.second.heap_bytes()
-            + l.minute.heap_bytes()
-            + l.hour.heap_bytes();
+        let bytes = std::mem::size_of::<Limiter>() + l.second.heap_bytes() + l.minute.heap_bytes() + l.hour.heap_bytes();
         assert!(bytes < 1024, "{bytes} bytes");
     }
 
@@ -521,10 +472,6 @@ mod tests {
         assert!(!last.allowed);
         assert_eq!(last.attempts, 20, "refusals are attempts");
         assert_eq!(l.peek(&t, 1_500).attempts, 20, "peeking counts nothing");
-        assert_eq!(
-            l.peek(&t, 12_000).attempts,
-            0,
-            "gone once the window has passed"
-        );
+        assert_eq!(l.peek(&t, 12_000).attempts, 0, "gone once the window has passed");
     }
 }

@@ -14,10 +14,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SpawnErr,
-    SupervisionEvent,
-};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SpawnErr, SupervisionEvent};
 
 /// Builds the child for a key. `Spec` is what the caller knows that the child needs to start
 /// (for a pool: the decrypted connection parameters).
@@ -26,11 +23,7 @@ pub trait ChildFactory: Send + Sync + 'static {
     type Spec: Send + 'static;
     type Child: Actor;
 
-    fn build(
-        &self,
-        key: &Self::Key,
-        spec: Self::Spec,
-    ) -> (Self::Child, <Self::Child as Actor>::Arguments);
+    fn build(&self, key: &Self::Key, spec: Self::Spec) -> (Self::Child, <Self::Child as Actor>::Arguments);
 }
 
 pub type ChildRef<F> = ActorRef<<<F as ChildFactory>::Child as Actor>::Msg>;
@@ -50,10 +43,7 @@ struct Registry<F: ChildFactory> {
 }
 
 fn alive(cell: &ActorCell) -> bool {
-    matches!(
-        cell.get_status(),
-        ActorStatus::Running | ActorStatus::Starting | ActorStatus::Upgrading
-    )
+    matches!(cell.get_status(), ActorStatus::Running | ActorStatus::Starting | ActorStatus::Upgrading)
 }
 
 impl<F: ChildFactory> Actor for Registry<F> {
@@ -62,11 +52,7 @@ impl<F: ChildFactory> Actor for Registry<F> {
     type State = HashMap<ActorId, F::Key>;
     type Arguments = ();
 
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        _: (),
-    ) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, _: ()) -> Result<Self::State, ActorProcessingErr> {
         Ok(HashMap::new())
     }
 
@@ -113,14 +99,11 @@ impl<F: ChildFactory> Actor for Registry<F> {
         event: SupervisionEvent,
         keys: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if let SupervisionEvent::ActorFailed(cell, _)
-        | SupervisionEvent::ActorTerminated(cell, _, _) = event
-        {
+        if let SupervisionEvent::ActorFailed(cell, _) | SupervisionEvent::ActorTerminated(cell, _, _) = event {
             let id = cell.get_id();
             if let Some(key) = keys.remove(&id) {
                 // Forget it only if the map still points at this very actor (not a replacement).
-                self.children
-                    .remove_if(&key, |_, child| child.get_id() == id);
+                self.children.remove_if(&key, |_, child| child.get_id() == id);
             }
         }
         Ok(())
@@ -136,32 +119,17 @@ pub struct RegistryHandle<F: ChildFactory> {
 
 impl<F: ChildFactory> Clone for RegistryHandle<F> {
     fn clone(&self) -> Self {
-        Self {
-            actor: self.actor.clone(),
-            children: Arc::clone(&self.children),
-            timeout_ms: self.timeout_ms,
-        }
+        Self { actor: self.actor.clone(), children: Arc::clone(&self.children), timeout_ms: self.timeout_ms }
     }
 }
 
 impl<F: ChildFactory> RegistryHandle<F> {
     /// Starts the supervisor. `timeout_ms` bounds every wait on it.
-    pub async fn start(
-        name: Option<String>,
-        factory: F,
-        timeout_ms: u64,
-    ) -> Result<Self, SpawnErr> {
+    pub async fn start(name: Option<String>, factory: F, timeout_ms: u64) -> Result<Self, SpawnErr> {
         let children: Children<F> = Arc::new(DashMap::new());
-        let registry = Registry {
-            factory,
-            children: Arc::clone(&children),
-        };
+        let registry = Registry { factory, children: Arc::clone(&children) };
         let (actor, _) = Actor::spawn(name, registry, ()).await?;
-        Ok(Self {
-            actor,
-            children,
-            timeout_ms,
-        })
+        Ok(Self { actor, children, timeout_ms })
     }
 
     /// The running child for `key`; `spec` is built (and the supervisor asked) only on a miss.
@@ -176,25 +144,14 @@ impl<F: ChildFactory> RegistryHandle<F> {
             }
         }
         let spec = spec()?;
-        ractor::call_t!(
-            self.actor,
-            RegistryMsg::Get,
-            self.timeout_ms,
-            key.clone(),
-            spec
-        )
-        .map_err(|e| E::from(format!("registry unavailable: {e}")))?
-        .map_err(E::from)
+        ractor::call_t!(self.actor, RegistryMsg::Get, self.timeout_ms, key.clone(), spec)
+            .map_err(|e| E::from(format!("registry unavailable: {e}")))?
+            .map_err(E::from)
     }
 
     /// Stops and forgets the child for `key`, if any.
     pub async fn remove(&self, key: &F::Key) {
-        let _ = ractor::call_t!(
-            self.actor,
-            RegistryMsg::Remove,
-            self.timeout_ms,
-            key.clone()
-        );
+        let _ = ractor::call_t!(self.actor, RegistryMsg::Remove, self.timeout_ms, key.clone());
     }
 
     /// Calls `f` on every running child (e.g. to broadcast a periodic message).
@@ -232,12 +189,7 @@ mod tests {
         async fn pre_start(&self, _: ActorRef<EchoMsg>, n: u32) -> Result<u32, ActorProcessingErr> {
             Ok(n)
         }
-        async fn handle(
-            &self,
-            _: ActorRef<EchoMsg>,
-            msg: EchoMsg,
-            n: &mut u32,
-        ) -> Result<(), ActorProcessingErr> {
+        async fn handle(&self, _: ActorRef<EchoMsg>, msg: EchoMsg, n: &mut u32) -> Result<(), ActorProcessingErr> {
             match msg {
                 EchoMsg::Ask(reply) => {
                     let _ = reply.send(*n);
@@ -258,11 +210,7 @@ mod tests {
         }
     }
 
-    async fn get(
-        reg: &RegistryHandle<EchoFactory>,
-        k: &'static str,
-        spec: u32,
-    ) -> ActorRef<EchoMsg> {
+    async fn get(reg: &RegistryHandle<EchoFactory>, k: &'static str, spec: u32) -> ActorRef<EchoMsg> {
         reg.get::<String>(&k, || Ok(spec)).await.unwrap()
     }
 
@@ -278,9 +226,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_child_per_key_and_crashed_children_are_respawned() {
-        let reg = RegistryHandle::start(None, EchoFactory, 1000)
-            .await
-            .unwrap();
+        let reg = RegistryHandle::start(None, EchoFactory, 1000).await.unwrap();
         let a = get(&reg, "a", 1).await;
         // The spec of a second Get is ignored while the child lives.
         let a_again = get(&reg, "a", 99).await;
@@ -297,9 +243,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_spawn_one_child() {
-        let reg = RegistryHandle::start(None, EchoFactory, 1000)
-            .await
-            .unwrap();
+        let reg = RegistryHandle::start(None, EchoFactory, 1000).await.unwrap();
         let mut set = tokio::task::JoinSet::new();
         for i in 0..50 {
             let reg = reg.clone();
@@ -312,9 +256,7 @@ mod tests {
 
     #[tokio::test]
     async fn removed_children_stop() {
-        let reg = RegistryHandle::start(None, EchoFactory, 1000)
-            .await
-            .unwrap();
+        let reg = RegistryHandle::start(None, EchoFactory, 1000).await.unwrap();
         let a = get(&reg, "a", 1).await;
         reg.remove(&"a").await;
         assert_eq!(reg.len(), 0);

@@ -22,10 +22,7 @@ pub struct Singleton<M: ractor::Message> {
 
 impl<M: ractor::Message> Clone for Singleton<M> {
     fn clone(&self) -> Self {
-        Self {
-            current: Arc::clone(&self.current),
-            supervisor: self.supervisor.clone(),
-        }
+        Self { current: Arc::clone(&self.current), supervisor: self.supervisor.clone() }
     }
 }
 
@@ -39,11 +36,7 @@ impl<A: Actor> Actor for Keeper<A> {
     type State = u64;
     type Arguments = ActorRef<A::Msg>;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<()>,
-        first: ActorRef<A::Msg>,
-    ) -> Result<u64, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<()>, first: ActorRef<A::Msg>) -> Result<u64, ActorProcessingErr> {
         first.get_cell().link(myself.get_cell());
         Ok(0)
     }
@@ -58,16 +51,8 @@ impl<A: Actor> Actor for Keeper<A> {
         event: SupervisionEvent,
         restarts: &mut u64,
     ) -> Result<(), ActorProcessingErr> {
-        let SupervisionEvent::ActorFailed(cell, reason) = event else {
-            return Ok(());
-        };
-        if cell.get_id()
-            != self
-                .current
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_id()
-        {
+        let SupervisionEvent::ActorFailed(cell, reason) = event else { return Ok(()) };
+        if cell.get_id() != self.current.read().unwrap_or_else(|p| p.into_inner()).get_id() {
             return Ok(());
         }
         *restarts += 1;
@@ -85,23 +70,14 @@ impl<M: ractor::Message> Singleton<M> {
         let (child, args) = recipe();
         let (first, _) = Actor::spawn(None, child, args).await?;
         let current = Arc::new(RwLock::new(first.clone()));
-        let keeper = Keeper {
-            recipe,
-            current: Arc::clone(&current),
-        };
+        let keeper = Keeper { recipe, current: Arc::clone(&current) };
         let (supervisor, _) = Actor::spawn(None, keeper, first).await?;
-        Ok(Self {
-            current,
-            supervisor,
-        })
+        Ok(Self { current, supervisor })
     }
 
     /// The live child.
     pub fn get(&self) -> ActorRef<M> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Stops the child (letting it finish its `post_stop`) and then the supervisor.
@@ -133,20 +109,11 @@ mod tests {
         type State = ();
         type Arguments = ();
 
-        async fn pre_start(
-            &self,
-            _: ActorRef<FragileMsg>,
-            _: (),
-        ) -> Result<(), ActorProcessingErr> {
+        async fn pre_start(&self, _: ActorRef<FragileMsg>, _: ()) -> Result<(), ActorProcessingErr> {
             Ok(())
         }
 
-        async fn handle(
-            &self,
-            _: ActorRef<FragileMsg>,
-            msg: FragileMsg,
-            _: &mut (),
-        ) -> Result<(), ActorProcessingErr> {
+        async fn handle(&self, _: ActorRef<FragileMsg>, msg: FragileMsg, _: &mut ()) -> Result<(), ActorProcessingErr> {
             match msg {
                 FragileMsg::Crash => Err("boom".into()),
                 FragileMsg::Which(reply) => {
@@ -159,11 +126,7 @@ mod tests {
 
     async fn which(s: &Singleton<FragileMsg>) -> u32 {
         for _ in 0..100 {
-            if let Ok(ractor::rpc::CallResult::Success(n)) = s
-                .get()
-                .call(FragileMsg::Which, Some(Duration::from_millis(100)))
-                .await
-            {
+            if let Ok(ractor::rpc::CallResult::Success(n)) = s.get().call(FragileMsg::Which, Some(Duration::from_millis(100))).await {
                 return n;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -175,14 +138,7 @@ mod tests {
     async fn a_failed_child_is_replaced_and_a_stopped_one_is_not() {
         let made = Arc::new(AtomicU32::new(0));
         let counter = Arc::clone(&made);
-        let recipe: Recipe<Fragile> = Arc::new(move || {
-            (
-                Fragile {
-                    incarnation: counter.fetch_add(1, Ordering::SeqCst),
-                },
-                (),
-            )
-        });
+        let recipe: Recipe<Fragile> = Arc::new(move || (Fragile { incarnation: counter.fetch_add(1, Ordering::SeqCst) }, ()));
         let s = Singleton::start(recipe).await.unwrap();
         assert_eq!(which(&s).await, 0);
         s.get().cast(FragileMsg::Crash).unwrap();
@@ -194,10 +150,6 @@ mod tests {
 
         s.stop(Duration::from_secs(1)).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(
-            made.load(Ordering::SeqCst),
-            3,
-            "a normal stop is not restarted"
-        );
+        assert_eq!(made.load(Ordering::SeqCst), 3, "a normal stop is not restarted");
     }
 }

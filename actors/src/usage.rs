@@ -33,17 +33,10 @@ impl UsageTally {
             }
             return;
         }
-        let fresh = Usage {
-            key_id: key_id.to_string(),
-            count: 1,
-            last_used_ms: at_ms,
-            last_ip: ip,
-        };
-        self.0
-            .entry(key_id.to_string())
-            .and_modify(|u| merge_into(u, &fresh))
-            .or_insert(fresh.clone());
+        let fresh = Usage { key_id: key_id.to_string(), count: 1, last_used_ms: at_ms, last_ip: ip };
+        self.0.entry(key_id.to_string()).and_modify(|u| merge_into(u, &fresh)).or_insert(fresh.clone());
     }
+
 }
 
 impl Pending for UsageTally {
@@ -51,17 +44,12 @@ impl Pending for UsageTally {
 
     fn take(&self) -> Vec<Usage> {
         let keys: Vec<String> = self.0.iter().map(|e| e.key().clone()).collect();
-        keys.iter()
-            .filter_map(|k| self.0.remove(k).map(|(_, u)| u))
-            .collect()
+        keys.iter().filter_map(|k| self.0.remove(k).map(|(_, u)| u)).collect()
     }
 
     fn restore(&self, batch: Vec<Usage>) {
         for u in batch {
-            self.0
-                .entry(u.key_id.clone())
-                .and_modify(|p| merge_into(p, &u))
-                .or_insert(u);
+            self.0.entry(u.key_id.clone()).and_modify(|p| merge_into(p, &u)).or_insert(u);
         }
     }
 }
@@ -77,9 +65,9 @@ fn merge_into(p: &mut Usage, u: &Usage) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use crate::batch::{BatchMsg, BatchSink, BatchWriter};
     use ractor::Actor;
-    use std::sync::Arc;
     use std::sync::Mutex;
     use std::time::Duration;
 
@@ -100,40 +88,17 @@ mod tests {
     #[tokio::test]
     async fn records_fold_per_key_into_one_batch() {
         let (sink, tally) = (Collect::default(), Arc::new(UsageTally::default()));
-        let recorder = BatchWriter::new(
-            "usage",
-            Arc::clone(&tally),
-            sink.clone(),
-            Duration::from_secs(3600),
-        );
+        let recorder = BatchWriter::new("usage", Arc::clone(&tally), sink.clone(), Duration::from_secs(3600));
         let (rec, _) = Actor::spawn(None, recorder, ()).await.unwrap();
-        for (key, addr, at) in [
-            ("a", "1.1.1.1", 10),
-            ("a", "2.2.2.2", 20),
-            ("b", "3.3.3.3", 15),
-            ("a", "9.9.9.9", 5),
-        ] {
+        for (key, addr, at) in [("a", "1.1.1.1", 10), ("a", "2.2.2.2", 20), ("b", "3.3.3.3", 15), ("a", "9.9.9.9", 5)] {
             tally.record(key, ip(addr), at);
         }
-        rec.call(
-            |reply| BatchMsg::Flush(Some(reply)),
-            Some(Duration::from_secs(1)),
-        )
-        .await
-        .unwrap();
+        rec.call(|reply| BatchMsg::Flush(Some(reply)), Some(Duration::from_secs(1))).await.unwrap();
         let batches = sink.0.lock().unwrap().clone();
         assert_eq!(batches.len(), 1);
         let mut batch = batches[0].clone();
         batch.sort_by(|x, y| x.key_id.cmp(&y.key_id));
-        assert_eq!(
-            batch[0],
-            Usage {
-                key_id: "a".into(),
-                count: 3,
-                last_used_ms: 20,
-                last_ip: ip("2.2.2.2")
-            }
-        );
+        assert_eq!(batch[0], Usage { key_id: "a".into(), count: 3, last_used_ms: 20, last_ip: ip("2.2.2.2") });
         assert_eq!(batch[1].count, 1);
     }
 
@@ -144,14 +109,6 @@ mod tests {
         let batch = tally.take();
         tally.record("a", ip("2.2.2.2"), 20);
         tally.restore(batch);
-        assert_eq!(
-            tally.take(),
-            vec![Usage {
-                key_id: "a".into(),
-                count: 2,
-                last_used_ms: 20,
-                last_ip: ip("2.2.2.2")
-            }]
-        );
+        assert_eq!(tally.take(), vec![Usage { key_id: "a".into(), count: 2, last_used_ms: 20, last_ip: ip("2.2.2.2") }]);
     }
 }

@@ -49,11 +49,7 @@ pub fn generate(env: Environment) -> GeneratedKey {
     let random: [u8; 32] = random_bytes();
     let key = format!("{HEAD}{}_{}", env.as_str(), hex::encode(random));
     debug_assert!(parse(&key).is_some());
-    GeneratedKey {
-        prefix: key[..PREFIX_LEN].to_string(),
-        digest: digest(&key),
-        secret: Secret::new(key),
-    }
+    GeneratedKey { prefix: key[..PREFIX_LEN].to_string(), digest: digest(&key), secret: Secret::new(key) }
 }
 
 pub fn digest(key: &str) -> KeyDigest {
@@ -76,16 +72,10 @@ pub fn parse(candidate: &str) -> Option<ParsedKey> {
         return None;
     }
     let hex_part = &rest.as_bytes()[5..];
-    if hex_part.len() != 64
-        || !hex_part
-            .iter()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
+    if hex_part.len() != 64 || !hex_part.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
-    Some(ParsedKey {
-        digest: digest(candidate),
-    })
+    Some(ParsedKey { digest: digest(candidate) })
 }
 
 /// Constant-time digest comparison.

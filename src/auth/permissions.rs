@@ -41,15 +41,12 @@ impl Permission {
 
 /// Whether a granted set allows `needed`.
 pub fn allows(granted: &[Permission], needed: Permission) -> bool {
-    granted
-        .iter()
-        .any(|&p| p == needed || p == Permission::Admin)
+    granted.iter().any(|&p| p == needed || p == Permission::Admin)
 }
 
 /// Stored form: a JSON array of names.
 pub fn to_json(perms: &[Permission]) -> String {
-    serde_json::to_string(&perms.iter().map(|p| p.as_str()).collect::<Vec<_>>())
-        .expect("strings serialize")
+    serde_json::to_string(&perms.iter().map(|p| p.as_str()).collect::<Vec<_>>()).expect("strings serialize")
 }
 
 pub fn from_json(text: &str) -> Option<Vec<Permission>> {
@@ -68,10 +65,7 @@ mod tests {
             assert!(allows(&[Permission::Admin], p));
         }
         assert!(!allows(&[Permission::Search], Permission::KeysWrite));
-        assert_eq!(
-            from_json(&to_json(&Permission::ALL)).unwrap(),
-            Permission::ALL.to_vec()
-        );
+        assert_eq!(from_json(&to_json(&Permission::ALL)).unwrap(), Permission::ALL.to_vec());
         assert!(from_json(r#"["search","root"]"#).is_none());
     }
 }

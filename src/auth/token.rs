@@ -30,9 +30,7 @@ const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 impl TokenSigner {
     pub fn new(master: &MasterSecret) -> Self {
         let bytes: [u8; 32] = master.derive("altus4 token-signing v1", b"");
-        Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, &bytes),
-        }
+        Self { key: hmac::Key::new(hmac::HMAC_SHA256, &bytes) }
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
@@ -70,13 +68,7 @@ mod tests {
     use super::*;
 
     fn claims(exp: i64) -> Claims {
-        Claims {
-            sub: "u1".into(),
-            role: "user".into(),
-            tv: 0,
-            iat: 0,
-            exp,
-        }
+        Claims { sub: "u1".into(), role: "user".into(), tv: 0, iat: 0, exp }
     }
 
     #[test]
@@ -87,13 +79,7 @@ mod tests {
         assert_eq!(signer.verify(&t, 100), None);
 
         // A payload swapped for another user's fails the signature.
-        let forged_payload = B64.encode(
-            serde_json::to_vec(&Claims {
-                sub: "admin".into(),
-                ..claims(100)
-            })
-            .unwrap(),
-        );
+        let forged_payload = B64.encode(serde_json::to_vec(&Claims { sub: "admin".into(), ..claims(100) }).unwrap());
         let mut parts: Vec<&str> = t.split('.').collect();
         parts[1] = &forged_payload;
         assert_eq!(signer.verify(&parts.join("."), 0), None);

@@ -38,10 +38,7 @@ fn is_word_char(c: char) -> bool {
 }
 
 fn words_of(text: &str) -> Vec<String> {
-    text.split(|c: char| !is_word_char(c))
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
+    text.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
 fn tokenize(input: &str) -> Vec<Token> {
@@ -122,10 +119,7 @@ pub fn normalize(input: &str) -> String {
             }
             Token::Phrase(words) => {
                 let op = pending_op.take().map(String::from).unwrap_or_default();
-                stack
-                    .last_mut()
-                    .expect("root")
-                    .push(format!("{op}\"{}\"", words.join(" ")));
+                stack.last_mut().expect("root").push(format!("{op}\"{}\"", words.join(" ")));
             }
             Token::Star | Token::Sep => pending_op = None,
             Token::Open if stack.len() > MAX_DEPTH => {
@@ -159,10 +153,7 @@ fn close_group(stack: &mut Vec<Vec<String>>, open_ops: &mut Vec<Option<char>>) {
     let op = open_ops.pop().flatten();
     if !items.is_empty() {
         let op = op.map(String::from).unwrap_or_default();
-        stack
-            .last_mut()
-            .expect("parent")
-            .push(format!("{op}({})", items.join(" ")));
+        stack.last_mut().expect("parent").push(format!("{op}({})", items.join(" ")));
     }
 }
 
@@ -206,14 +197,7 @@ mod tests {
 
     #[test]
     fn valid_queries_are_kept() {
-        for q in [
-            "+drama -feminist",
-            "apple banana",
-            "+(drama comedy) -boring",
-            "\"lonely astronaut\"",
-            "astro*",
-            "~dull >epic <minor",
-        ] {
+        for q in ["+drama -feminist", "apple banana", "+(drama comedy) -boring", "\"lonely astronaut\"", "astro*", "~dull >epic <minor"] {
             assert_eq!(normalize(q), q, "{q}");
         }
     }
@@ -263,9 +247,6 @@ mod tests {
 
     #[test]
     fn terms_for_snippets_skip_negations() {
-        assert_eq!(
-            positive_terms("+Drama -feminist \"Lonely Boat\""),
-            ["drama", "lonely", "boat"]
-        );
+        assert_eq!(positive_terms("+Drama -feminist \"Lonely Boat\""), ["drama", "lonely", "boat"]);
     }
 }

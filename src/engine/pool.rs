@@ -85,10 +85,7 @@ impl PoolError {
     /// Failures that say the database is unwell (they count towards opening the breaker); a
     /// refused statement means the server is answering.
     fn is_outage(&self) -> bool {
-        matches!(
-            self,
-            PoolError::Unreachable | PoolError::Timeout | PoolError::Protocol
-        )
+        matches!(self, PoolError::Unreachable | PoolError::Timeout | PoolError::Protocol)
     }
 
     fn from_mysql(e: &mysql_async::Error) -> Self {
@@ -111,9 +108,7 @@ fn is_tls_failure(e: &mysql_async::Error) -> bool {
     match e {
         Error::Driver(DriverError::NoClientSslFlagFromServer) | Error::Io(IoError::Tls(_)) => true,
         // A failed handshake comes back as an I/O error carrying rustls' own error.
-        Error::Io(IoError::Io(io)) => io
-            .get_ref()
-            .is_some_and(|inner| inner.is::<rustls::Error>()),
+        Error::Io(IoError::Io(io)) => io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()),
         _ => false,
     }
 }
@@ -179,22 +174,17 @@ fn opts(spec: &PoolSpec, pinned: Option<Vec<std::net::IpAddr>>) -> OptsBuilder {
 /// pretends to be MySQL), and that must end this probe, not the caller's request.
 pub async fn probe(spec: &PoolSpec) -> Result<ServerInfo, PoolError> {
     let spec = spec.clone();
-    tokio::spawn(async move { probe_inner(&spec).await })
-        .await
-        .unwrap_or(Err(PoolError::Protocol))
+    tokio::spawn(async move { probe_inner(&spec).await }).await.unwrap_or(Err(PoolError::Protocol))
 }
 
 async fn probe_inner(spec: &PoolSpec) -> Result<ServerInfo, PoolError> {
     let started = Instant::now();
     let connect = async {
         let pinned = spec.admitted().await?;
-        Conn::new(opts(spec, pinned))
-            .await
-            .map_err(|e| PoolError::from_mysql(&e))
+        Conn::new(opts(spec, pinned)).await.map_err(|e| PoolError::from_mysql(&e))
     };
-    let mut conn = tokio::time::timeout(spec.limits.connect_timeout, connect)
-        .await
-        .map_err(|_| PoolError::Timeout)??;
+    let mut conn =
+        tokio::time::timeout(spec.limits.connect_timeout, connect).await.map_err(|_| PoolError::Timeout)??;
     let version = server_version(&mut conn, spec.limits.query_timeout).await?;
     let latency = started.elapsed();
     tokio::spawn(async move {
@@ -209,28 +199,15 @@ async fn server_version(conn: &mut Conn, timeout: Duration) -> Result<String, Po
         .await
         .map_err(|_| PoolError::Timeout)?
         .map_err(|e| PoolError::from_mysql(&e))?;
-    Ok(row
-        .and_then(|r| {
-            r.as_ref(0)
-                .and_then(super::rows::as_text)
-                .map(|t| t.into_owned())
-        })
-        .unwrap_or_default())
+    Ok(row.and_then(|r| r.as_ref(0).and_then(super::rows::as_text).map(|t| t.into_owned())).unwrap_or_default())
 }
 
 pub enum PoolMsg {
     /// The database's schema, from cache unless older than the TTL or `refresh` is set.
-    Schema {
-        refresh: bool,
-        reply: RpcReplyPort<Result<Arc<DbSchema>, PoolError>>,
-    },
+    Schema { refresh: bool, reply: RpcReplyPort<Result<Arc<DbSchema>, PoolError>> },
     /// Runs one read-only statement (built by the search planner) with positional parameters,
     /// under the server-side statement time cap.
-    Query {
-        sql: String,
-        params: Vec<Value>,
-        reply: RpcReplyPort<Result<Vec<Row>, PoolError>>,
-    },
+    Query { sql: String, params: Vec<Value>, reply: RpcReplyPort<Result<Vec<Row>, PoolError>> },
     /// The circuit breaker's state: `closed`, `open` or `half-open`.
     Breaker { reply: RpcReplyPort<&'static str> },
     /// How many statements this pool has sent to the database.
@@ -250,10 +227,7 @@ pub struct Shared {
 
 impl Shared {
     /// Runs `work` through the circuit breaker: refused at once while open; outcome recorded.
-    async fn guarded<T>(
-        &self,
-        work: impl std::future::Future<Output = Result<T, PoolError>>,
-    ) -> Result<T, PoolError> {
+    async fn guarded<T>(&self, work: impl std::future::Future<Output = Result<T, PoolError>>) -> Result<T, PoolError> {
         let now = self.clock.now_ms();
         if let Err(open) = self.breaker.lock().expect("breaker lock").admit(now) {
             let retry_after_secs = open.retry_at.saturating_sub(now).div_ceil(1000).max(1);
@@ -274,15 +248,11 @@ impl Shared {
             // refusal is not kept, so a policy change takes effect on the next request.
             let pool = self
                 .pool
-                .get_or_try_init(|| async {
-                    Ok::<_, PoolError>(Pool::new(opts(&self.spec, self.spec.admitted().await?)))
-                })
+                .get_or_try_init(|| async { Ok::<_, PoolError>(Pool::new(opts(&self.spec, self.spec.admitted().await?))) })
                 .await?;
             pool.get_conn().await.map_err(|e| PoolError::from_mysql(&e))
         };
-        tokio::time::timeout(self.spec.limits.connect_timeout, connect)
-            .await
-            .map_err(|_| PoolError::Timeout)?
+        tokio::time::timeout(self.spec.limits.connect_timeout, connect).await.map_err(|_| PoolError::Timeout)?
     }
 
     async fn flavor(&self, conn: &mut Conn) -> Result<Flavor, PoolError> {
@@ -303,15 +273,8 @@ impl Shared {
     fn capped(&self, flavor: Flavor, sql: &str) -> String {
         let ms = self.spec.limits.query_timeout.as_millis().max(1);
         match flavor {
-            Flavor::MariaDb => format!(
-                "SET STATEMENT max_statement_time={:.3} FOR {sql}",
-                ms as f64 / 1000.0
-            ),
-            Flavor::MySql => sql.replacen(
-                "SELECT",
-                &format!("SELECT /*+ MAX_EXECUTION_TIME({ms}) */"),
-                1,
-            ),
+            Flavor::MariaDb => format!("SET STATEMENT max_statement_time={:.3} FOR {sql}", ms as f64 / 1000.0),
+            Flavor::MySql => sql.replacen("SELECT", &format!("SELECT /*+ MAX_EXECUTION_TIME({ms}) */"), 1),
         }
     }
 
@@ -319,8 +282,7 @@ impl Shared {
         let mut conn = self.conn().await?;
         let flavor = self.flavor(&mut conn).await?;
         let sql = self.capped(flavor, &sql);
-        self.executed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.executed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The client-side bound is a little longer than the server's own cap, so the server's
         // clean interruption normally wins and the connection stays usable.
         let bound = self.spec.limits.query_timeout + Duration::from_millis(500);
@@ -342,13 +304,10 @@ impl Shared {
         let discovered = self
             .guarded(async {
                 let mut conn = self.conn().await?;
-                tokio::time::timeout(
-                    self.spec.limits.query_timeout,
-                    schema::discover(&mut conn, &self.spec.database),
-                )
-                .await
-                .map_err(|_| PoolError::Timeout)?
-                .map_err(|e| PoolError::from_mysql(&e))
+                tokio::time::timeout(self.spec.limits.query_timeout, schema::discover(&mut conn, &self.spec.database))
+                    .await
+                    .map_err(|_| PoolError::Timeout)?
+                    .map_err(|e| PoolError::from_mysql(&e))
             })
             .await?;
         let discovered = Arc::new(discovered);
@@ -364,11 +323,7 @@ impl Actor for PoolActor {
     type State = Arc<Shared>;
     type Arguments = PoolSpec;
 
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<PoolMsg>,
-        spec: PoolSpec,
-    ) -> Result<Arc<Shared>, ActorProcessingErr> {
+    async fn pre_start(&self, _myself: ActorRef<PoolMsg>, spec: PoolSpec) -> Result<Arc<Shared>, ActorProcessingErr> {
         // The pool is created, and connects, on the first query.
         Ok(Arc::new(Shared {
             pool: OnceCell::new(),
@@ -403,22 +358,14 @@ impl Actor for PoolActor {
                 let _ = reply.send(shared.executed.load(std::sync::atomic::Ordering::Relaxed));
             }
             PoolMsg::Breaker { reply } => {
-                let status = shared
-                    .breaker
-                    .lock()
-                    .expect("breaker lock")
-                    .status(shared.clock.now_ms());
+                let status = shared.breaker.lock().expect("breaker lock").status(shared.clock.now_ms());
                 let _ = reply.send(status);
             }
         }
         Ok(())
     }
 
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<PoolMsg>,
-        shared: &mut Arc<Shared>,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _myself: ActorRef<PoolMsg>, shared: &mut Arc<Shared>) -> Result<(), ActorProcessingErr> {
         if let Some(pool) = shared.pool.get().cloned() {
             tokio::spawn(async move {
                 let _ = pool.disconnect().await;

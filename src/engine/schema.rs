@@ -48,9 +48,9 @@ impl TableSchema {
 /// that table cannot be read (MySQL asks for the PROCESS privilege, which a tenant's user rarely
 /// has).
 const INNODB_DEFAULT_STOPWORDS: [&str; 36] = [
-    "a", "about", "an", "are", "as", "at", "be", "by", "com", "de", "en", "for", "from", "how",
-    "i", "in", "is", "it", "la", "of", "on", "or", "that", "the", "this", "to", "was", "what",
-    "when", "where", "who", "will", "with", "und", "the", "www",
+    "a", "about", "an", "are", "as", "at", "be", "by", "com", "de", "en", "for", "from", "how", "i", "in", "is", "it",
+    "la", "of", "on", "or", "that", "the", "this", "to", "was", "what", "when", "where", "who", "will", "with", "und",
+    "the", "www",
 ];
 
 /// InnoDB's minimum token size when the server does not say (`innodb_ft_min_token_size`).
@@ -68,13 +68,7 @@ pub struct TextRules {
 
 impl Default for TextRules {
     fn default() -> Self {
-        Self {
-            min_token: INNODB_DEFAULT_MIN_TOKEN,
-            stopwords: INNODB_DEFAULT_STOPWORDS
-                .iter()
-                .map(|w| w.to_string())
-                .collect(),
-        }
+        Self { min_token: INNODB_DEFAULT_MIN_TOKEN, stopwords: INNODB_DEFAULT_STOPWORDS.iter().map(|w| w.to_string()).collect() }
     }
 }
 
@@ -92,14 +86,10 @@ pub struct DbSchema {
     pub text_rules: TextRules,
 }
 
+
 /// The text columns of a row, read lossily (a server may send anything).
 fn texts<const N: usize>(row: &Row) -> [String; N] {
-    std::array::from_fn(|i| {
-        row.as_ref(i)
-            .and_then(super::rows::as_text)
-            .map(|t| t.into_owned())
-            .unwrap_or_default()
-    })
+    std::array::from_fn(|i| row.as_ref(i).and_then(super::rows::as_text).map(|t| t.into_owned()).unwrap_or_default())
 }
 
 /// Reads the schema of database `db` over `conn`.
@@ -153,45 +143,29 @@ pub async fn discover(conn: &mut mysql_async::Conn, db: &str) -> mysql_async::Re
     for row in columns {
         let [table, name, column_type, nullable, key] = texts::<5>(&row);
         // Views and unusual names are left out: only base tables with valid names are searchable.
-        let Some(t) = tables.get_mut(&table) else {
-            continue;
-        };
+        let Some(t) = tables.get_mut(&table) else { continue };
         if !ident::is_valid(&name) {
             continue;
         }
         if key == "PRI" {
             t.primary_key.push(name.clone());
         }
-        t.columns.push(ColumnInfo {
-            name,
-            column_type,
-            nullable: nullable == "YES",
-            key,
-        });
+        t.columns.push(ColumnInfo { name, column_type, nullable: nullable == "YES", key });
     }
     for row in indexes {
         let [table, index, column] = texts::<3>(&row);
-        let Some(t) = tables.get_mut(&table) else {
-            continue;
-        };
+        let Some(t) = tables.get_mut(&table) else { continue };
         match t.fulltext_indexes.last_mut() {
             Some(last) if last.name == index => last.columns.push(column),
-            _ => t.fulltext_indexes.push(FullTextIndex {
-                name: index,
-                columns: vec![column],
-            }),
+            _ => t.fulltext_indexes.push(FullTextIndex { name: index, columns: vec![column] }),
         }
     }
     for t in tables.values_mut() {
         // An index over a column we could not name safely cannot be matched.
-        t.fulltext_indexes
-            .retain(|i| i.columns.iter().all(|c| ident::is_valid(c)));
+        t.fulltext_indexes.retain(|i| i.columns.iter().all(|c| ident::is_valid(c)));
     }
     let text_rules = text_rules(conn).await;
-    Ok(DbSchema {
-        tables: tables.into_values().collect(),
-        text_rules,
-    })
+    Ok(DbSchema { tables: tables.into_values().collect(), text_rules })
 }
 
 /// Reads the server's InnoDB tokeniser settings. Anything unreadable falls back to InnoDB's
@@ -203,9 +177,7 @@ async fn text_rules(conn: &mut mysql_async::Conn) -> TextRules {
         .query_first("SELECT @@innodb_ft_min_token_size, @@innodb_ft_enable_stopword, @@innodb_ft_server_stopword_table")
         .await
         .unwrap_or(None);
-    let Some(settings) = settings else {
-        return rules;
-    };
+    let Some(settings) = settings else { return rules };
     let number = |i: usize| match settings.as_ref(i) {
         Some(mysql_async::Value::Int(n)) => usize::try_from(*n).ok(),
         Some(mysql_async::Value::UInt(n)) => usize::try_from(*n).ok(),
@@ -219,10 +191,7 @@ async fn text_rules(conn: &mut mysql_async::Conn) -> TextRules {
         rules.stopwords.clear();
         return rules;
     }
-    let custom = settings
-        .as_ref(2)
-        .and_then(super::rows::as_text)
-        .filter(|t| !t.is_empty());
+    let custom = settings.as_ref(2).and_then(super::rows::as_text).filter(|t| !t.is_empty());
     let sql = match &custom {
         None => "SELECT value FROM information_schema.INNODB_FT_DEFAULT_STOPWORD".to_string(),
         Some(table) => match table.split_once('/') {
@@ -237,11 +206,7 @@ async fn text_rules(conn: &mut mysql_async::Conn) -> TextRules {
     };
     match conn.query::<Row, _>(sql).await {
         Ok(words) => {
-            rules.stopwords = words
-                .iter()
-                .filter_map(|r| r.as_ref(0).and_then(super::rows::as_text))
-                .map(|w| w.to_lowercase())
-                .collect();
+            rules.stopwords = words.iter().filter_map(|r| r.as_ref(0).and_then(super::rows::as_text)).map(|w| w.to_lowercase()).collect();
         }
         Err(_) if custom.is_none() => {} // the built-in list it would have shown
         Err(_) => rules.stopwords.clear(),
@@ -264,10 +229,7 @@ mod tests {
         // Characters, not bytes: three letters of a non-Latin script are a token.
         assert!(rules.indexes("дом"));
         assert!(!rules.indexes("дм"));
-        let off = TextRules {
-            min_token: 2,
-            stopwords: HashSet::new(),
-        };
+        let off = TextRules { min_token: 2, stopwords: HashSet::new() };
         assert!(off.indexes("of") && off.indexes("the") && !off.indexes("a"));
     }
 }

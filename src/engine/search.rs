@@ -109,10 +109,7 @@ pub struct Outcome {
 pub enum SearchError {
     /// A filter names a table or column that none of the searched databases has.
     #[error("{message}")]
-    UnknownName {
-        field: &'static str,
-        message: String,
-    },
+    UnknownName { field: &'static str, message: String },
     /// Every database failed; the first failure.
     #[error("{0}")]
     Failed(PoolError),
@@ -157,11 +154,7 @@ pub struct Plan {
 
 /// Reads the schemas (cached by each pool) and plans the statements. `Ok(None)` when the query
 /// has no searchable word at all (the answer is an empty result, not an error).
-pub async fn plan(
-    targets: &[Target],
-    request: &Request,
-    limits: Limits,
-) -> Result<Option<Plan>, SearchError> {
+pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Result<Option<Plan>, SearchError> {
     let against = match request.mode {
         Mode::Boolean => boolean::normalize(&request.query),
         _ => request.query.clone(),
@@ -176,10 +169,7 @@ pub async fn plan(
     let mut warnings = vec![];
     if against != request.query {
         // Warnings are shown as they are: user text in them is escaped like every other field.
-        warnings.push(format!(
-            "boolean query was normalised to: {}",
-            rows::html_escape(&against)
-        ));
+        warnings.push(format!("boolean query was normalised to: {}", rows::html_escape(&against)));
     }
 
     // 1. Schemas, in parallel.
@@ -187,16 +177,7 @@ pub async fn plan(
     for (i, target) in targets.iter().enumerate() {
         let pool = target.pool.clone();
         let timeout = limits.call_timeout;
-        set.spawn(async move {
-            (
-                i,
-                call_pool(&pool, timeout, |reply| PoolMsg::Schema {
-                    refresh: false,
-                    reply,
-                })
-                .await,
-            )
-        });
+        set.spawn(async move { (i, call_pool(&pool, timeout, |reply| PoolMsg::Schema { refresh: false, reply }).await) });
     }
     let mut schemas: Vec<SchemaResult> = set.join_all().await;
     schemas.sort_by_key(|(i, _)| *i);
@@ -226,11 +207,7 @@ pub async fn plan(
     for (i, schema) in &ok {
         let hopeless = !wildcard && terms.iter().all(|t| !schema.text_rules.indexes(t));
         for table in &schema.tables {
-            if request
-                .tables
-                .as_ref()
-                .is_some_and(|t| !t.contains(&table.name))
-            {
+            if request.tables.as_ref().is_some_and(|t| !t.contains(&table.name)) {
                 continue;
             }
             if table.fulltext_indexes.is_empty() {
@@ -247,27 +224,13 @@ pub async fn plan(
                 unmatchable.get_or_insert(schema.text_rules.min_token);
                 continue;
             }
-            let (sql, params) = statement(
-                &targets[*i].database,
-                table,
-                &indexes,
-                request.mode,
-                &against,
-                fetch,
-            );
-            let plan = TablePlan {
-                target: *i,
-                table: table.clone(),
-                indexes: indexes.into_iter().cloned().collect(),
-            };
+            let (sql, params) = statement(&targets[*i].database, table, &indexes, request.mode, &against, fetch);
+            let plan = TablePlan { target: *i, table: table.clone(), indexes: indexes.into_iter().cloned().collect() };
             tables.push((plan, sql, params));
         }
     }
     if !skipped.is_empty() {
-        warnings.push(format!(
-            "tables without a FULLTEXT index were skipped: {}",
-            rows::html_escape(&skipped.join(", "))
-        ));
+        warnings.push(format!("tables without a FULLTEXT index were skipped: {}", rows::html_escape(&skipped.join(", "))));
     }
     if let Some(min_token) = unmatchable {
         warnings.push(format!(
@@ -275,15 +238,7 @@ pub async fn plan(
              setting innodb_ft_min_token_size), so the FULLTEXT index cannot match it: add a longer, more specific word"
         ));
     }
-    Ok(Some(Plan {
-        against,
-        terms,
-        tables,
-        failures,
-        skipped,
-        unindexed,
-        warnings,
-    }))
+    Ok(Some(Plan { against, terms, tables, failures, skipped, unindexed, warnings }))
 }
 
 /// How MariaDB would run one planned statement.
@@ -296,27 +251,15 @@ pub struct Explained {
 }
 
 /// Runs `EXPLAIN` for every planned statement.
-pub async fn explain(
-    targets: &[Target],
-    plan: &Plan,
-    limits: Limits,
-) -> Vec<Result<Explained, PoolError>> {
+pub async fn explain(targets: &[Target], plan: &Plan, limits: Limits) -> Vec<Result<Explained, PoolError>> {
     let mut set = JoinSet::new();
     for (n, (table_plan, sql, params)) in plan.tables.iter().enumerate() {
         let pool = targets[table_plan.target].pool.clone();
         let (sql, params) = (format!("EXPLAIN {sql}"), params.clone());
-        let (database, table) = (
-            targets[table_plan.target].name.clone(),
-            table_plan.table.name.clone(),
-        );
+        let (database, table) = (targets[table_plan.target].name.clone(), table_plan.table.name.clone());
         let timeout = limits.call_timeout;
         set.spawn(async move {
-            let rows = call_pool(&pool, timeout, |reply| PoolMsg::Query {
-                sql,
-                params,
-                reply,
-            })
-            .await;
+            let rows = call_pool(&pool, timeout, |reply| PoolMsg::Query { sql, params, reply }).await;
             let explained = rows.map(|rows| Explained {
                 database,
                 table,
@@ -357,30 +300,17 @@ pub async fn run(
         warnings: vec![],
     };
     let Some(plan) = plan(targets, request, limits).await? else {
-        outcome
-            .warnings
-            .push("the query contains no searchable words".into());
+        outcome.warnings.push("the query contains no searchable words".into());
         return Ok(outcome);
     };
-    let Plan {
-        terms,
-        tables,
-        mut failures,
-        warnings,
-        ..
-    } = plan;
+    let Plan { terms, tables, mut failures, warnings, .. } = plan;
     outcome.warnings = warnings;
     let mut set = JoinSet::new();
     for (table_plan, sql, params) in tables {
         let pool = targets[table_plan.target].pool.clone();
         let timeout = limits.call_timeout;
         set.spawn(async move {
-            let rows = call_pool(&pool, timeout, |reply| PoolMsg::Query {
-                sql,
-                params,
-                reply,
-            })
-            .await;
+            let rows = call_pool(&pool, timeout, |reply| PoolMsg::Query { sql, params, reply }).await;
             (table_plan, rows)
         });
     }
@@ -393,11 +323,7 @@ pub async fn run(
                 if let Some(first) = rows.first() {
                     outcome.total_count += total_of(first);
                     let source = Arc::new(Source::new(&plan, first));
-                    hits.extend(
-                        rows.into_iter()
-                            .enumerate()
-                            .map(|(n, row)| Hit::new(&source, n, row)),
-                    );
+                    hits.extend(rows.into_iter().enumerate().map(|(n, row)| Hit::new(&source, n, row)));
                 }
             }
             Err(e) => failures.push((plan.target, e)),
@@ -418,9 +344,7 @@ pub async fn run(
             }
             Err((unranked, e)) => {
                 hits = unranked;
-                outcome.warnings.push(format!(
-                    "semantic re-ranking unavailable ({e}); results are in query-expansion order"
-                ));
+                outcome.warnings.push(format!("semantic re-ranking unavailable ({e}); results are in query-expansion order"));
             }
         }
     }
@@ -428,14 +352,8 @@ pub async fn run(
     let page = &hits[request.offset.min(hits.len())..];
     let page = &page[..request.limit.min(page.len())];
     outcome.result_count = page.len();
-    let results = Results {
-        hits: page,
-        targets,
-        terms: &terms,
-        snippet_chars: limits.snippet_chars,
-    };
-    outcome.results_json =
-        serde_json::value::to_raw_value(&results).unwrap_or_else(|_| empty_list());
+    let results = Results { hits: page, targets, terms: &terms, snippet_chars: limits.snippet_chars };
+    outcome.results_json = serde_json::value::to_raw_value(&results).unwrap_or_else(|_| empty_list());
     outcome.databases = targets
         .iter()
         .enumerate()
@@ -455,11 +373,7 @@ pub async fn run(
 /// Orders the best `embedder.candidates` hits by cosine similarity of their indexed text to the
 /// query (their score becomes that similarity); the rest are dropped. On failure the hits come
 /// back untouched with the reason.
-async fn rerank(
-    mut hits: Vec<Hit>,
-    query: &str,
-    embedder: &Embedder,
-) -> Result<Vec<Hit>, (Vec<Hit>, String)> {
+async fn rerank(mut hits: Vec<Hit>, query: &str, embedder: &Embedder) -> Result<Vec<Hit>, (Vec<Hit>, String)> {
     hits.truncate(embedder.candidates);
     if hits.is_empty() {
         return Ok(hits);
@@ -488,20 +402,14 @@ fn check_filters(schemas: &[(usize, Arc<DbSchema>)], request: &Request) -> Resul
         if let Some(missing) = wanted.iter().find(|w| !tables().any(|t| &&t.name == w)) {
             return Err(SearchError::UnknownName {
                 field: "tables",
-                message: format!(
-                    "tables: no searched database has a table named '{}'",
-                    rows::html_escape(missing)
-                ),
+                message: format!("tables: no searched database has a table named '{}'", rows::html_escape(missing)),
             });
         }
     }
     if let Some(wanted) = &request.columns {
-        let in_scope =
-            |t: &&TableSchema| request.tables.as_ref().is_none_or(|w| w.contains(&t.name));
+        let in_scope = |t: &&TableSchema| request.tables.as_ref().is_none_or(|w| w.contains(&t.name));
         let indexed = |c: &String| {
-            tables()
-                .filter(in_scope)
-                .any(|t| t.fulltext_indexes.iter().any(|i| i.columns.contains(c)))
+            tables().filter(in_scope).any(|t| t.fulltext_indexes.iter().any(|i| i.columns.contains(c)))
         };
         if let Some(missing) = wanted.iter().find(|c| !indexed(c)) {
             return Err(SearchError::UnknownName {
@@ -517,10 +425,7 @@ fn check_filters(schemas: &[(usize, Arc<DbSchema>)], request: &Request) -> Resul
 }
 
 /// The FULLTEXT indexes of `table` to MATCH: all of them, or those covering a requested column.
-fn chosen_indexes<'a>(
-    table: &'a TableSchema,
-    columns: Option<&[String]>,
-) -> Vec<&'a FullTextIndex> {
+fn chosen_indexes<'a>(table: &'a TableSchema, columns: Option<&[String]>) -> Vec<&'a FullTextIndex> {
     table
         .fulltext_indexes
         .iter()
@@ -539,11 +444,7 @@ fn statement(
     let matches: Vec<String> = indexes
         .iter()
         .map(|i| {
-            let cols: Vec<String> = i
-                .columns
-                .iter()
-                .map(|c| format!("t.{}", quote(c)))
-                .collect();
+            let cols: Vec<String> = i.columns.iter().map(|c| format!("t.{}", quote(c))).collect();
             format!("MATCH({}) AGAINST (? {})", cols.join(", "), mode.sql())
         })
         .collect();
@@ -714,14 +615,8 @@ mod tests {
             name: "film`text".into(),
             columns: vec![],
             fulltext_indexes: vec![
-                FullTextIndex {
-                    name: "a".into(),
-                    columns: vec!["title".into(), "description".into()],
-                },
-                FullTextIndex {
-                    name: "b".into(),
-                    columns: vec!["notes".into()],
-                },
+                FullTextIndex { name: "a".into(), columns: vec!["title".into(), "description".into()] },
+                FullTextIndex { name: "b".into(), columns: vec!["notes".into()] },
             ],
             primary_key: vec!["film_id".into()],
             row_estimate: None,
@@ -733,19 +628,9 @@ mod tests {
     fn statements_quote_identifiers_and_bind_the_query() {
         let t = table();
         let idx = chosen_indexes(&t, None);
-        let (sql, params) = statement(
-            "sak`ila",
-            &t,
-            &idx,
-            Mode::Boolean,
-            "'; DROP TABLE x; --",
-            30,
-        );
+        let (sql, params) = statement("sak`ila", &t, &idx, Mode::Boolean, "'; DROP TABLE x; --", 30);
         assert!(sql.contains("FROM `sak``ila`.`film``text` AS t"), "{sql}");
-        assert!(
-            sql.contains("MATCH(t.`title`, t.`description`) AGAINST (? IN BOOLEAN MODE)"),
-            "{sql}"
-        );
+        assert!(sql.contains("MATCH(t.`title`, t.`description`) AGAINST (? IN BOOLEAN MODE)"), "{sql}");
         assert!(sql.ends_with("LIMIT 30"));
         assert!(!sql.contains("DROP"));
         assert_eq!(params.len(), 4);
@@ -756,10 +641,7 @@ mod tests {
         let t = table();
         let names = |cols: &[&str]| {
             let cols: Vec<String> = cols.iter().map(|c| c.to_string()).collect();
-            chosen_indexes(&t, Some(&cols))
-                .iter()
-                .map(|i| i.name.clone())
-                .collect::<Vec<_>>()
+            chosen_indexes(&t, Some(&cols)).iter().map(|i| i.name.clone()).collect::<Vec<_>>()
         };
         assert_eq!(names(&["title"]), ["a"]);
         assert_eq!(names(&["notes"]), ["b"]);

@@ -117,11 +117,7 @@ fn score(template: &[&str], path: &[&str]) -> Option<(usize, Vec<String>)> {
         return None;
     }
     // Literal mismatches are the common case: reject before collecting any parameter.
-    if template
-        .iter()
-        .zip(path)
-        .any(|(t, p)| !t.starts_with('{') && t != p)
-    {
+    if template.iter().zip(path).any(|(t, p)| !t.starts_with('{') && t != p) {
         return None;
     }
     let mut literals = 0;
@@ -143,19 +139,13 @@ fn score(template: &[&str], path: &[&str]) -> Option<(usize, Vec<String>)> {
 
 /// The route for a request and its path parameters; 404 or 405 (with `Allow`) otherwise.
 pub fn resolve(method: &Method, path: &str) -> Result<(&'static Route, Vec<String>), ApiError> {
-    let path = if path.len() > 1 {
-        path.trim_end_matches('/')
-    } else {
-        path
-    };
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
     let mut best: Option<usize> = None;
     let mut found: Option<(&'static Route, Vec<String>)> = None;
     let mut allowed: Vec<&'static str> = vec![];
     let segments: Vec<&str> = path.split('/').collect();
     for route in routes() {
-        let Some((literals, params)) = score(&route.segments, &segments) else {
-            continue;
-        };
+        let Some((literals, params)) = score(&route.segments, &segments) else { continue };
         if best.is_some_and(|b| literals < b) {
             continue;
         }
@@ -172,9 +162,7 @@ pub fn resolve(method: &Method, path: &str) -> Result<(&'static Route, Vec<Strin
     match (found, allowed.is_empty()) {
         (Some(hit), _) => Ok(hit),
         (None, true) => Err(ApiError::RouteNotFound),
-        (None, false) => Err(ApiError::MethodNotAllowed {
-            allow: allowed.join(", "),
-        }),
+        (None, false) => Err(ApiError::MethodNotAllowed { allow: allowed.join(", ") }),
     }
 }
 
@@ -216,9 +204,7 @@ pub fn openapi() -> Value {
         if matches!(route.method, Method::POST | Method::PUT) {
             operation["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {"type": "object"}}}});
         }
-        let entry = paths
-            .entry(route.path.to_string())
-            .or_insert_with(|| json!({}));
+        let entry = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
         entry[route.method.as_str().to_lowercase()] = operation;
     }
     json!({
@@ -266,12 +252,7 @@ mod tests {
         let all = routes();
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
-                assert!(
-                    !(a.method == b.method && a.path == b.path),
-                    "{} {} twice",
-                    a.method,
-                    a.path
-                );
+                assert!(!(a.method == b.method && a.path == b.path), "{} {} twice", a.method, a.path);
                 assert_ne!(a.id, b.id);
             }
         }
@@ -283,38 +264,21 @@ mod tests {
         assert_eq!(r.id, RouteId::DatabaseStatuses);
         assert!(params.is_empty());
         let (r, params) = resolve(&Method::GET, "/api/v1/databases/abc/").unwrap();
-        assert_eq!(
-            (r.id, params),
-            (RouteId::GetDatabase, vec!["abc".to_string()])
-        );
+        assert_eq!((r.id, params), (RouteId::GetDatabase, vec!["abc".to_string()]));
         match resolve(&Method::PATCH, "/api/v1/keys/x") {
             Err(ApiError::MethodNotAllowed { allow }) => assert_eq!(allow, "PUT, DELETE"),
             other => panic!("{:?}", other.map(|(r, _)| r.id)),
         }
-        assert!(matches!(
-            resolve(&Method::GET, "/api/v1/nope"),
-            Err(ApiError::RouteNotFound)
-        ));
-        assert!(matches!(
-            resolve(&Method::GET, "/api/v1/databases//schema"),
-            Err(ApiError::RouteNotFound)
-        ));
-        assert_eq!(
-            resolve(&Method::HEAD, "/health").unwrap().0.id,
-            RouteId::Health
-        );
+        assert!(matches!(resolve(&Method::GET, "/api/v1/nope"), Err(ApiError::RouteNotFound)));
+        assert!(matches!(resolve(&Method::GET, "/api/v1/databases//schema"), Err(ApiError::RouteNotFound)));
+        assert_eq!(resolve(&Method::HEAD, "/health").unwrap().0.id, RouteId::Health);
     }
 
     #[test]
     fn the_document_lists_every_route() {
         let doc = openapi();
         for r in routes() {
-            assert!(
-                doc["paths"][r.path][r.method.as_str().to_lowercase()].is_object(),
-                "{} {}",
-                r.method,
-                r.path
-            );
+            assert!(doc["paths"][r.path][r.method.as_str().to_lowercase()].is_object(), "{} {}", r.method, r.path);
         }
     }
 }

@@ -14,11 +14,7 @@ use crate::store::now_ms;
 pub enum Via {
     /// A login token issued under this token version.
     Token { version: i64 },
-    Key {
-        key_id: String,
-        permissions: Vec<Permission>,
-        tier: String,
-    },
+    Key { key_id: String, permissions: Vec<Permission>, tier: String },
 }
 
 /// An authenticated caller.
@@ -37,25 +33,18 @@ impl Principal {
             Via::Key { key_id, .. } => Some(key_id.clone()),
             Via::Token { .. } => None,
         };
-        crate::audit::Who {
-            user_id: Some(self.user_id.clone()),
-            key_id,
-        }
+        crate::audit::Who { user_id: Some(self.user_id.clone()), key_id }
     }
 
     pub fn require(&self, needed: Permission) -> Result<(), ApiError> {
         let allowed = match &self.via {
-            Via::Token { .. } => {
-                needed != Permission::Admin || self.role.as_deref() == Some("admin")
-            }
+            Via::Token { .. } => needed != Permission::Admin || self.role.as_deref() == Some("admin"),
             Via::Key { permissions, .. } => permissions::allows(permissions, needed),
         };
         if allowed {
             Ok(())
         } else {
-            Err(ApiError::InsufficientPermissions {
-                required: needed.as_str(),
-            })
+            Err(ApiError::InsufficientPermissions { required: needed.as_str() })
         }
     }
 }
@@ -80,10 +69,7 @@ pub async fn api_key(app: &App, headers: &HeaderMap) -> Result<Principal, ApiErr
 
 async fn key_principal(app: &App, credential: &str) -> Result<Principal, ApiError> {
     let parsed = apikey::parse(credential).ok_or(ApiError::InvalidApiKey)?;
-    let record = app
-        .resolve_key(parsed.digest)
-        .await?
-        .ok_or(ApiError::InvalidApiKey)?;
+    let record = app.resolve_key(parsed.digest).await?.ok_or(ApiError::InvalidApiKey)?;
     if !record.is_usable(now_ms()) {
         return Err(ApiError::InvalidApiKey);
     }
@@ -105,24 +91,13 @@ pub async fn token(app: &App, headers: &HeaderMap) -> Result<Principal, ApiError
 }
 
 async fn token_principal(app: &App, credential: &str) -> Result<Principal, ApiError> {
-    let claims = app
-        .tokens
-        .verify(credential, now_ms() / 1000)
-        .ok_or(ApiError::InvalidToken)?;
+    let claims = app.tokens.verify(credential, now_ms() / 1000).ok_or(ApiError::InvalidToken)?;
     // The user must still exist and the token must not predate a logout or password change.
-    let user = app
-        .store
-        .user_by_id(&claims.sub)
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
+    let user = app.store.user_by_id(&claims.sub).await?.ok_or(ApiError::InvalidToken)?;
     if user.token_version != claims.tv {
         return Err(ApiError::InvalidToken);
     }
-    Ok(Principal {
-        user_id: user.id,
-        role: Some(user.role),
-        via: Via::Token { version: claims.tv },
-    })
+    Ok(Principal { user_id: user.id, role: Some(user.role), via: Via::Token { version: claims.tv } })
 }
 
 /// Authenticates a token or an API key (management routes); the caller checks permissions
@@ -157,28 +132,18 @@ mod tests {
 
     #[test]
     fn tokens_may_do_everything_but_admin_unless_admin() {
-        let user = Principal {
-            user_id: "u".into(),
-            role: Some("user".into()),
-            via: Via::Token { version: 0 },
-        };
+        let user = Principal { user_id: "u".into(), role: Some("user".into()), via: Via::Token { version: 0 } };
         assert!(user.require(Permission::KeysWrite).is_ok());
         assert!(user.require(Permission::Admin).is_err());
         let key = Principal {
             user_id: "u".into(),
             role: None,
-            via: Via::Key {
-                key_id: "k".into(),
-                permissions: vec![Permission::Search],
-                tier: "free".into(),
-            },
+            via: Via::Key { key_id: "k".into(), permissions: vec![Permission::Search], tier: "free".into() },
         };
         assert!(key.require(Permission::Search).is_ok());
         assert!(matches!(
             key.require(Permission::DatabaseRead),
-            Err(ApiError::InsufficientPermissions {
-                required: "database:read"
-            })
+            Err(ApiError::InsufficientPermissions { required: "database:read" })
         ));
     }
 }

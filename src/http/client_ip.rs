@@ -8,8 +8,8 @@ use std::net::IpAddr;
 
 use hyper::HeaderMap;
 
-use crate::cidr::mask;
 pub use crate::cidr::Cidr;
+use crate::cidr::mask;
 
 /// The client address: the peer, or (behind a trusted proxy) the right-most untrusted
 /// `X-Forwarded-For` entry. IPv4-mapped IPv6 addresses come back as IPv4.
@@ -25,9 +25,7 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
         .flat_map(|v| v.split(','))
         .collect();
     for hop in hops.iter().rev() {
-        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
-            break;
-        };
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else { break };
         client = ip.to_canonical();
         if !trusted.iter().any(|c| c.contains(client)) {
             break;
@@ -60,45 +58,20 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let trusted = [
-            Cidr::parse("127.0.0.1").unwrap(),
-            Cidr::parse("10.0.0.0/8").unwrap(),
-        ];
+        let trusted = [Cidr::parse("127.0.0.1").unwrap(), Cidr::parse("10.0.0.0/8").unwrap()];
         // Untrusted peer: the header is ignored.
-        assert_eq!(
-            resolve(ip("203.0.113.9"), &xff("1.2.3.4"), &trusted),
-            ip("203.0.113.9")
-        );
+        assert_eq!(resolve(ip("203.0.113.9"), &xff("1.2.3.4"), &trusted), ip("203.0.113.9"));
         // Trusted peer: the right-most untrusted hop; forged entries to its left are ignored.
-        assert_eq!(
-            resolve(
-                ip("127.0.0.1"),
-                &xff("6.6.6.6, 198.51.100.7, 10.0.0.5"),
-                &trusted
-            ),
-            ip("198.51.100.7")
-        );
+        assert_eq!(resolve(ip("127.0.0.1"), &xff("6.6.6.6, 198.51.100.7, 10.0.0.5"), &trusted), ip("198.51.100.7"));
         // Garbage stops the walk at the last good hop.
-        assert_eq!(
-            resolve(ip("127.0.0.1"), &xff("junk"), &trusted),
-            ip("127.0.0.1")
-        );
-        assert_eq!(
-            resolve(ip("::ffff:127.0.0.1"), &HeaderMap::new(), &[]),
-            ip("127.0.0.1")
-        );
+        assert_eq!(resolve(ip("127.0.0.1"), &xff("junk"), &trusted), ip("127.0.0.1"));
+        assert_eq!(resolve(ip("::ffff:127.0.0.1"), &HeaderMap::new(), &[]), ip("127.0.0.1"));
     }
 
     #[test]
     fn ipv6_clients_are_grouped_by_prefix() {
-        assert_eq!(
-            limit_key(ip("2001:db8:1:2:aaaa::1"), 64),
-            ip("2001:db8:1:2::")
-        );
-        assert_eq!(
-            limit_key(ip("2001:db8:1:2:bbbb::9"), 64),
-            ip("2001:db8:1:2::")
-        );
+        assert_eq!(limit_key(ip("2001:db8:1:2:aaaa::1"), 64), ip("2001:db8:1:2::"));
+        assert_eq!(limit_key(ip("2001:db8:1:2:bbbb::9"), 64), ip("2001:db8:1:2::"));
         assert_eq!(limit_key(ip("::ffff:192.0.2.1"), 64), ip("192.0.2.1"));
     }
 }

@@ -35,17 +35,13 @@ pub struct Cors {
 }
 
 /// Headers a browser client may read.
-const EXPOSED: &str =
-    "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Tier, \
+const EXPOSED: &str = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Tier, \
                        X-RateLimit-Window, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id";
 
 impl Cors {
     /// `None` when an entry is not a valid origin (reported by config validation).
     pub fn new(origins: &[String]) -> Option<Self> {
-        let allowed = origins
-            .iter()
-            .map(|o| parse(o))
-            .collect::<Option<Vec<_>>>()?;
+        let allowed = origins.iter().map(|o| parse(o)).collect::<Option<Vec<_>>>()?;
         Some(Self { allowed })
     }
 
@@ -63,14 +59,9 @@ impl Cors {
             return;
         }
         headers.append("vary", HeaderValue::from_static("Origin"));
-        let Some(origin) = origin.filter(|o| o.to_str().is_ok_and(|o| self.allows(o))) else {
-            return;
-        };
+        let Some(origin) = origin.filter(|o| o.to_str().is_ok_and(|o| self.allows(o))) else { return };
         headers.insert("access-control-allow-origin", origin.clone());
-        headers.insert(
-            "access-control-expose-headers",
-            HeaderValue::from_static(EXPOSED),
-        );
+        headers.insert("access-control-expose-headers", HeaderValue::from_static(EXPOSED));
     }
 
     /// Adds the headers of a preflight answer for a path served with `methods`.
@@ -82,10 +73,7 @@ impl Cors {
         if let Ok(m) = HeaderValue::from_str(methods) {
             headers.insert("access-control-allow-methods", m);
         }
-        headers.insert(
-            "access-control-allow-headers",
-            HeaderValue::from_static("Authorization, Content-Type"),
-        );
+        headers.insert("access-control-allow-headers", HeaderValue::from_static("Authorization, Content-Type"));
         headers.insert("access-control-max-age", HeaderValue::from_static("600"));
     }
 }
@@ -95,22 +83,13 @@ mod tests {
     use super::*;
 
     fn cors() -> Cors {
-        Cors::new(&[
-            "https://allowed.example".into(),
-            "http://localhost:8080".into(),
-        ])
-        .unwrap()
+        Cors::new(&["https://allowed.example".into(), "http://localhost:8080".into()]).unwrap()
     }
 
     #[test]
     fn exact_scheme_host_and_port() {
         let c = cors();
-        for ok in [
-            "https://allowed.example",
-            "HTTPS://Allowed.Example",
-            "https://allowed.example:443",
-            "http://localhost:8080",
-        ] {
+        for ok in ["https://allowed.example", "HTTPS://Allowed.Example", "https://allowed.example:443", "http://localhost:8080"] {
             assert!(c.allows(ok), "{ok}");
         }
         for bad in [
@@ -132,17 +111,11 @@ mod tests {
     fn headers_only_for_allowed_origins() {
         let c = cors();
         let mut h = HeaderMap::new();
-        c.apply(
-            Some(&HeaderValue::from_static("https://allowed.example")),
-            &mut h,
-        );
+        c.apply(Some(&HeaderValue::from_static("https://allowed.example")), &mut h);
         assert_eq!(h["access-control-allow-origin"], "https://allowed.example");
         assert_eq!(h["vary"], "Origin");
         let mut h = HeaderMap::new();
         c.preflight(Some(&HeaderValue::from_static("null")), "GET", &mut h);
-        assert!(
-            !h.contains_key("access-control-allow-origin")
-                && !h.contains_key("access-control-allow-methods")
-        );
+        assert!(!h.contains_key("access-control-allow-origin") && !h.contains_key("access-control-allow-methods"));
     }
 }

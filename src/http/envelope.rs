@@ -52,55 +52,25 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(data: Value) -> Self {
-        Self {
-            status: StatusCode::OK,
-            data,
-            rendered: None,
-            bare: false,
-            flat: false,
-        }
+        Self { status: StatusCode::OK, data, rendered: None, bare: false, flat: false }
     }
 
     /// 200 with `data` given as JSON text.
     pub fn rendered(data: Box<serde_json::value::RawValue>) -> Self {
-        Self {
-            status: StatusCode::OK,
-            data: Value::Null,
-            rendered: Some(data),
-            bare: false,
-            flat: false,
-        }
+        Self { status: StatusCode::OK, data: Value::Null, rendered: Some(data), bare: false, flat: false }
     }
 
     /// Enveloped, with `data`'s fields repeated at the top level.
     pub fn flat(data: Value) -> Self {
-        Self {
-            status: StatusCode::OK,
-            data,
-            rendered: None,
-            bare: false,
-            flat: true,
-        }
+        Self { status: StatusCode::OK, data, rendered: None, bare: false, flat: true }
     }
 
     pub fn created(data: Value) -> Self {
-        Self {
-            status: StatusCode::CREATED,
-            data,
-            rendered: None,
-            bare: false,
-            flat: false,
-        }
+        Self { status: StatusCode::CREATED, data, rendered: None, bare: false, flat: false }
     }
 
     pub fn bare(data: Value) -> Self {
-        Self {
-            status: StatusCode::OK,
-            data,
-            rendered: None,
-            bare: true,
-            flat: false,
-        }
+        Self { status: StatusCode::OK, data, rendered: None, bare: true, flat: false }
     }
 }
 
@@ -108,10 +78,7 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let bytes = serde_json::to_vec(body).expect("JSON values serialize");
     let mut response = Response::new(Full::new(Bytes::from(bytes)));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     response
 }
 
@@ -123,18 +90,11 @@ pub fn success(reply: Reply, ctx: &RequestCtx) -> Response<Body> {
             data: &'a serde_json::value::RawValue,
             meta: Value,
         }
-        let body = Envelope {
-            success: true,
-            data,
-            meta: ctx.meta(),
-        };
+        let body = Envelope { success: true, data, meta: ctx.meta() };
         let bytes = serde_json::to_vec(&body).expect("JSON values serialize");
         let mut response = Response::new(Full::new(Bytes::from(bytes)));
         *response.status_mut() = reply.status;
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
         return response;
     }
     if reply.bare {
@@ -155,19 +115,14 @@ pub fn failure(err: &ApiError, ctx: &RequestCtx) -> Response<Body> {
     if let Some(details) = err.details() {
         error["details"] = details;
     }
-    let mut response = json_response(
-        err.status(),
-        &json!({ "success": false, "error": error, "meta": ctx.meta() }),
-    );
+    let mut response = json_response(err.status(), &json!({ "success": false, "error": error, "meta": ctx.meta() }));
     if let ApiError::MethodNotAllowed { allow } = err {
         if let Ok(v) = HeaderValue::from_str(allow) {
             response.headers_mut().insert(hyper::header::ALLOW, v);
         }
     }
     if let Some(secs) = err.retry_after() {
-        response
-            .headers_mut()
-            .insert(hyper::header::RETRY_AFTER, HeaderValue::from(secs));
+        response.headers_mut().insert(hyper::header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }

@@ -50,31 +50,13 @@ impl Admission {
         };
         set("x-ratelimit-limit", d.limit.to_string());
         set("x-ratelimit-remaining", d.remaining.to_string());
-        set(
-            "x-ratelimit-reset",
-            d.reset_at_ms.div_ceil(1000).to_string(),
-        );
+        set("x-ratelimit-reset", d.reset_at_ms.div_ceil(1000).to_string());
         set("x-ratelimit-tier", d.tier.clone());
         set("x-ratelimit-window", d.window.seconds().to_string());
-        set(
-            "ratelimit",
-            format!(
-                "limit={}, remaining={}, reset={reset_in}",
-                d.limit, d.remaining
-            ),
-        );
-        set(
-            "ratelimit-policy",
-            format!(
-                "{};w=1, {};w=60, {};w=3600",
-                t.burst, t.per_minute, t.per_hour
-            ),
-        );
+        set("ratelimit", format!("limit={}, remaining={}, reset={reset_in}", d.limit, d.remaining));
+        set("ratelimit-policy", format!("{};w=1, {};w=60, {};w=3600", t.burst, t.per_minute, t.per_hour));
         if let Some(retry_at) = d.retry_at_ms.filter(|_| !d.allowed) {
-            headers.insert(
-                RETRY_AFTER,
-                HeaderValue::from(whole_seconds_until(self.now_ms, retry_at)),
-            );
+            headers.insert(RETRY_AFTER, HeaderValue::from(whole_seconds_until(self.now_ms, retry_at)));
         }
     }
 

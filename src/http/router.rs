@@ -15,10 +15,10 @@ use hyper::{HeaderMap, Request, Response};
 use super::api::{self, Access, RouteId};
 use super::authn::{self, Principal, Via};
 use super::body::{query_fields, read_object};
-use super::client_ip;
 use super::envelope::{self, Body, Reply, RequestCtx};
 use super::ratelimit::Admission;
 use super::routes::{account, admin, analytics, auth, databases, health, keys, management, search};
+use super::client_ip;
 use crate::app::App;
 use crate::audit::{self, Origin, Who};
 use crate::auth::permissions::Permission;
@@ -27,39 +27,25 @@ use crate::error::ApiError;
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, ctx: RequestCtx) -> Response<Body> {
     let origin = req.headers().get(hyper::header::ORIGIN).cloned();
     let client_ip = client_ip::resolve(ctx.peer_ip, req.headers(), &app.trusted_proxies);
-    let user_agent = req
-        .headers()
-        .get(hyper::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
+    let user_agent = req.headers().get(hyper::header::USER_AGENT).and_then(|v| v.to_str().ok());
     let audit_origin = Origin::new(client_ip, user_agent, Some(&ctx.request_id));
-    let mut call = Call {
-        app: &app,
-        headers: HeaderMap::new(),
-        origin: audit_origin,
-        who: Who::default(),
-        admission: None,
-    };
+    let mut call = Call { app: &app, headers: HeaderMap::new(), origin: audit_origin, who: Who::default(), admission: None };
     let result = if let Some(retry_after_secs) = app.incidents.blocked(client_ip) {
         // Before any other work: a blocked address gets nothing else, not even a preflight.
         Err((None, ApiError::IpBlocked { retry_after_secs }))
-    } else if let Some(response) = (req.method() == hyper::Method::OPTIONS)
-        .then(|| preflight(&app, &req, origin.as_ref()))
-        .flatten()
+    } else if let Some(response) =
+        (req.method() == hyper::Method::OPTIONS).then(|| preflight(&app, &req, origin.as_ref())).flatten()
     {
         return finish(&app, response, &ctx);
     } else {
         // Only the credential is needed after the request body is handed to a route.
         if let Some(auth) = req.headers().get(hyper::header::AUTHORIZATION) {
-            call.headers
-                .insert(hyper::header::AUTHORIZATION, auth.clone());
+            call.headers.insert(hyper::header::AUTHORIZATION, auth.clone());
         }
         let timeout = std::time::Duration::from_secs(app.config.server.request_timeout_secs);
         match tokio::time::timeout(timeout, route(&mut call, req)).await {
             Ok(result) => result,
-            Err(_) => Err((
-                None,
-                ApiError::Busy("the request took longer than server.request_timeout_secs".into()),
-            )),
+            Err(_) => Err((None, ApiError::Busy("the request took longer than server.request_timeout_secs".into()))),
         }
     };
     audit_outcome(&call, &result).await;
@@ -97,26 +83,15 @@ type Routed = (Option<(RouteId, Option<String>)>, ApiError);
 
 /// Puts a call on the audit trail (when its route is audited, or it failed authentication or a
 /// permission check) and reports failed authentications to the incident responder.
-async fn audit_outcome(
-    call: &Call<'_>,
-    result: &Result<(Option<(RouteId, Option<String>)>, Reply), Routed>,
-) {
+async fn audit_outcome(call: &Call<'_>, result: &Result<(Option<(RouteId, Option<String>)>, Reply), Routed>) {
     let app = call.app;
     let mut who = call.who.clone();
     if let (None, Ok((_, reply))) = (&who.user_id, result) {
         who.user_id = audit::reply_user(&reply.data);
     }
-    let record =
-        |action: &str, outcome: &str, target: Option<String>, details: serde_json::Value| {
-            app.audit.push(audit::record(
-                action,
-                outcome,
-                &who,
-                target,
-                &call.origin,
-                details,
-            ));
-        };
+    let record = |action: &str, outcome: &str, target: Option<String>, details: serde_json::Value| {
+        app.audit.push(audit::record(action, outcome, &who, target, &call.origin, details));
+    };
     match result {
         Ok((Some((route, id)), reply)) => {
             if let Some(action) = audit::route_action(*route) {
@@ -126,8 +101,7 @@ async fn audit_outcome(
         }
         Ok((None, _)) => {}
         Err((routed, err)) => {
-            let details =
-                serde_json::json!({ "code": err.code(), "status": err.status().as_u16() });
+            let details = serde_json::json!({ "code": err.code(), "status": err.status().as_u16() });
             let target = routed.as_ref().and_then(|(_, id)| id.clone());
             if err.status() == hyper::StatusCode::UNAUTHORIZED {
                 let action = match routed {
@@ -138,16 +112,10 @@ async fn audit_outcome(
                 app.incidents.auth_failed(&call.origin).await;
             } else if matches!(err, ApiError::InsufficientPermissions { .. }) {
                 record("auth.permission_denied", "denied", target, details);
-            } else if matches!(
-                err,
-                ApiError::IpBlocked { .. } | ApiError::RateLimited { .. }
-            ) {
+            } else if matches!(err, ApiError::IpBlocked { .. } | ApiError::RateLimited { .. }) {
                 // Refusals that are already incidents or counted elsewhere; one row per
                 // refused request would let an attacker flood the trail.
-            } else if let Some(action) = routed
-                .as_ref()
-                .and_then(|(route, _)| audit::route_action(*route))
-            {
+            } else if let Some(action) = routed.as_ref().and_then(|(route, _)| audit::route_action(*route)) {
                 record(action, "failure", target, details);
             }
         }
@@ -161,8 +129,7 @@ fn finish(app: &App, mut response: Response<Body>, ctx: &RequestCtx) -> Response
     if let Ok(id) = HeaderValue::from_str(&ctx.request_id) {
         headers.insert("x-request-id", id);
     }
-    app.metrics
-        .observe(response.status().as_u16(), ctx.started.elapsed());
+    app.metrics.observe(response.status().as_u16(), ctx.started.elapsed());
     response
 }
 
@@ -172,41 +139,23 @@ fn security_headers(headers: &mut HeaderMap, tls: bool) {
     let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));
     };
-    set(
-        headers,
-        "content-security-policy",
-        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
-    );
+    set(headers, "content-security-policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'");
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "x-frame-options", "DENY");
     set(headers, "referrer-policy", "no-referrer");
     set(headers, "cache-control", "no-store");
     set(headers, "x-api-version", envelope::API_VERSION);
-    set(
-        headers,
-        "x-rate-limit-policy",
-        "sliding-window; per-key tiers; per-IP on unauthenticated routes",
-    );
+    set(headers, "x-rate-limit-policy", "sliding-window; per-key tiers; per-IP on unauthenticated routes");
     if tls {
-        set(
-            headers,
-            "strict-transport-security",
-            "max-age=31536000; includeSubDomains",
-        );
+        set(headers, "strict-transport-security", "max-age=31536000; includeSubDomains");
     }
 }
 
 /// `OPTIONS` on a served path: 204 with `Allow` and, for an allowed origin, the CORS preflight
 /// headers; answered from the route table without authentication. `None` for unknown paths,
 /// which get the usual 404.
-fn preflight(
-    app: &App,
-    req: &Request<Incoming>,
-    origin: Option<&HeaderValue>,
-) -> Option<Response<Body>> {
-    let Err(ApiError::MethodNotAllowed { allow: methods }) =
-        api::resolve(&hyper::Method::OPTIONS, req.uri().path())
-    else {
+fn preflight(app: &App, req: &Request<Incoming>, origin: Option<&HeaderValue>) -> Option<Response<Body>> {
+    let Err(ApiError::MethodNotAllowed { allow: methods }) = api::resolve(&hyper::Method::OPTIONS, req.uri().path()) else {
         return None;
     };
     let mut response = Response::new(Body::default());
@@ -246,48 +195,26 @@ impl Call<'_> {
     /// form; the decision's attempt count feeds rapid-fire detection.
     async fn limit_key(&mut self, principal: &Principal) -> Result<(), ApiError> {
         self.who.user_id = Some(principal.user_id.clone());
-        let Via::Key { key_id, tier, .. } = &principal.via else {
-            return Ok(());
-        };
+        let Via::Key { key_id, tier, .. } = &principal.via else { return Ok(()) };
         self.who.key_id = Some(key_id.clone());
         let incidents = &self.app.incidents;
-        let tier = if incidents.restricted(key_id) {
-            self.app.tiers().restricted(tier)
-        } else {
-            self.app.tiers().get(tier)
-        };
-        let decision = self
-            .app
-            .limits
-            .check(key_id, Arc::clone(&tier))
-            .await
-            .map_err(ApiError::Busy)?;
+        let tier = if incidents.restricted(key_id) { self.app.tiers().restricted(tier) } else { self.app.tiers().get(tier) };
+        let decision = self.app.limits.check(key_id, Arc::clone(&tier)).await.map_err(ApiError::Busy)?;
         let now_ms = self.now_ms();
         if decision.allowed {
             self.app.usage.record(key_id, self.origin.client_ip, now_ms);
         }
         incidents.observe_attempts(&self.who, &self.origin, decision.attempts);
-        self.admit(Admission {
-            decision,
-            tier,
-            now_ms,
-        })
+        self.admit(Admission { decision, tier, now_ms })
     }
 
     /// Counts the request against the client address (endpoints without an API key).
     pub fn limit_ip(&mut self) -> Result<(), ApiError> {
         let tier = Arc::clone(&self.app.tiers().ip);
-        let key = client_ip::limit_key(
-            self.origin.client_ip,
-            self.app.config.rate_limits.ip.ipv6_prefix,
-        );
+        let key = client_ip::limit_key(self.origin.client_ip, self.app.config.rate_limits.ip.ipv6_prefix);
         let decision = self.app.ip_limits.check(key, &tier);
         let now_ms = self.now_ms();
-        self.admit(Admission {
-            decision,
-            tier,
-            now_ms,
-        })
+        self.admit(Admission { decision, tier, now_ms })
     }
 
     /// An API key with `needed`.
@@ -326,10 +253,7 @@ impl Call<'_> {
 }
 
 /// Resolves and runs a request; the route and its path id come back with the outcome.
-async fn route(
-    call: &mut Call<'_>,
-    req: Request<Incoming>,
-) -> Result<(Option<(RouteId, Option<String>)>, Reply), Routed> {
+async fn route(call: &mut Call<'_>, req: Request<Incoming>) -> Result<(Option<(RouteId, Option<String>)>, Reply), Routed> {
     let (route, params) = api::resolve(req.method(), req.uri().path()).map_err(|e| (None, e))?;
     let routed = Some((route.id, params.first().cloned()));
     match dispatch(call, route, &params, req).await {
@@ -348,10 +272,7 @@ async fn dispatch(
     let (limit, body_timeout) = (app.config.server.max_body_bytes, app.config.body_timeout());
 
     // Endpoints an attacker can hit without a key are limited per client address.
-    if matches!(
-        route.id,
-        RouteId::Register | RouteId::Login | RouteId::Setup | RouteId::ChangePassword
-    ) {
+    if matches!(route.id, RouteId::Register | RouteId::Login | RouteId::Setup | RouteId::ChangePassword) {
         call.limit_ip()?;
     }
     let principal = match route.access {
@@ -371,9 +292,7 @@ async fn dispatch(
     use RouteId::*;
     // Searches and audit events are written in batches; a read of either sees everything
     // acknowledged before it.
-    if matches!(route.tag, "Analytics" | "Security")
-        || matches!(route.id, SearchHistory | SearchTrends | SearchSuggestions)
-    {
+    if matches!(route.tag, "Analytics" | "Security") || matches!(route.id, SearchHistory | SearchTrends | SearchSuggestions) {
         app.flush_journals().await;
     }
     match route.id {

@@ -19,13 +19,9 @@ pub fn acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, String
         .and_then(|certs| certs.collect::<Result<_, _>>())
         .map_err(|e| format!("server.tls_cert {}: {e}", cert_path.display()))?;
     if certs.is_empty() {
-        return Err(format!(
-            "server.tls_cert {}: no certificate in the file",
-            cert_path.display()
-        ));
+        return Err(format!("server.tls_cert {}: no certificate in the file", cert_path.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(key_path)
-        .map_err(|e| format!("server.tls_key {}: {e}", key_path.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| format!("server.tls_key {}: {e}", key_path.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])

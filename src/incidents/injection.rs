@@ -13,42 +13,22 @@ use regex::RegexSet;
 /// (name, pattern) of each probe shape; matched against the lower-cased query with SQL comments
 /// turned into spaces.
 const PATTERNS: &[(&str, &str)] = &[
-    (
-        "quote-tautology",
-        r#"['"`]\s*(or|and|\|\||&&)\s+\S+\s*(=|<|>|\blike\b|\bis\b)"#,
-    ),
+    ("quote-tautology", r#"['"`]\s*(or|and|\|\||&&)\s+\S+\s*(=|<|>|\blike\b|\bis\b)"#),
     ("numeric-tautology", r"\b(or|and)\s+(\d+)\s*=\s*(\d+)\b"),
     ("quote-terminator", r#"['"`]\s*(;|--|#|\)\s*(--|#|;))"#),
     ("union-select", r"\bunion\s+(all\s+|distinct\s+)?select\b"),
-    (
-        "stacked-statement",
-        r";\s*(drop|delete|insert|update|alter|truncate|create|exec|execute|shutdown|grant|rename)\b",
-    ),
+    ("stacked-statement", r";\s*(drop|delete|insert|update|alter|truncate|create|exec|execute|shutdown|grant|rename)\b"),
     ("subquery", r"\(\s*select\b"),
-    (
-        "select-from",
-        r"\bselect\s+(\*|[a-z_@.]+(\s*,\s*[a-z_@.]+)*)\s+from\b",
-    ),
-    (
-        "time-delay",
-        r"\b(sleep|benchmark|pg_sleep|waitfor\s+delay)\s*[\('\d]",
-    ),
+    ("select-from", r"\bselect\s+(\*|[a-z_@.]+(\s*,\s*[a-z_@.]+)*)\s+from\b"),
+    ("time-delay", r"\b(sleep|benchmark|pg_sleep|waitfor\s+delay)\s*[\('\d]"),
     ("file-access", r"\b(load_file\s*\(|into\s+(out|dump)file\b)"),
-    (
-        "catalog",
-        r"\b(information_schema|mysql\.user|pg_catalog|sysobjects)\b|@@(version|datadir|hostname)",
-    ),
-    (
-        "error-based",
-        r"\b(extractvalue|updatexml|xp_cmdshell)\s*\(",
-    ),
+    ("catalog", r"\b(information_schema|mysql\.user|pg_catalog|sysobjects)\b|@@(version|datadir|hostname)"),
+    ("error-based", r"\b(extractvalue|updatexml|xp_cmdshell)\s*\("),
 ];
 
 fn patterns() -> &'static RegexSet {
     static SET: OnceLock<RegexSet> = OnceLock::new();
-    SET.get_or_init(|| {
-        RegexSet::new(PATTERNS.iter().map(|(_, p)| *p)).expect("probe patterns compile")
-    })
+    SET.get_or_init(|| RegexSet::new(PATTERNS.iter().map(|(_, p)| *p)).expect("probe patterns compile"))
 }
 
 /// The name of the first probe shape `query` matches, if any.
@@ -56,16 +36,10 @@ pub fn probe_shape(query: &str) -> Option<&'static str> {
     let mut text = query.to_lowercase();
     // `UNION/**/SELECT` is `UNION SELECT` to MariaDB.
     while let Some(start) = text.find("/*") {
-        let end = text[start + 2..]
-            .find("*/")
-            .map_or(text.len(), |e| start + 2 + e + 2);
+        let end = text[start + 2..].find("*/").map_or(text.len(), |e| start + 2 + e + 2);
         text.replace_range(start..end, " ");
     }
-    patterns()
-        .matches(&text)
-        .iter()
-        .next()
-        .map(|i| PATTERNS[i].0)
+    patterns().matches(&text).iter().next().map(|i| PATTERNS[i].0)
 }
 
 #[cfg(test)]
@@ -93,10 +67,7 @@ mod tests {
             "@@version",
             "extractvalue(1,concat(0x7e,version()))",
         ] {
-            assert!(
-                probe_shape(probe).is_some(),
-                "{probe:?} should be recognised"
-            );
+            assert!(probe_shape(probe).is_some(), "{probe:?} should be recognised");
         }
     }
 

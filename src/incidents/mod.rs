@@ -44,29 +44,13 @@ struct Shared {
 
 pub enum ResponderMsg {
     /// One failed authentication; replies whether the address is now blocked.
-    AuthFailed {
-        addr: IpAddr,
-        origin: Origin,
-        reply: RpcReplyPort<bool>,
-    },
+    AuthFailed { addr: IpAddr, origin: Origin, reply: RpcReplyPort<bool> },
     /// A key crossed the rapid-fire threshold (already restricted by the caller).
-    RapidFire {
-        who: Who,
-        origin: Origin,
-        attempts: u32,
-    },
+    RapidFire { who: Who, origin: Origin, attempts: u32 },
     /// A search query shaped like an injection probe.
-    Injection {
-        who: Who,
-        origin: Origin,
-        shape: &'static str,
-        refused: bool,
-    },
+    Injection { who: Who, origin: Origin, shape: &'static str, refused: bool },
     /// An admin lifts a block (the route audits it); replies whether there was one.
-    Lift {
-        addr: IpAddr,
-        reply: RpcReplyPort<bool>,
-    },
+    Lift { addr: IpAddr, reply: RpcReplyPort<bool> },
     /// Periodic: forget expired blocks, restrictions and old counts.
     Sweep,
 }
@@ -99,15 +83,8 @@ impl Incidents {
         audit: Audit,
         keys: Keys,
     ) -> Result<Self, String> {
-        let shared = Arc::new(Shared {
-            blocks: DashMap::new(),
-            restricted: DashMap::new(),
-        });
-        let webhook = config
-            .webhook_url
-            .as_deref()
-            .map(Webhook::new)
-            .transpose()?;
+        let shared = Arc::new(Shared { blocks: DashMap::new(), restricted: DashMap::new() });
+        let webhook = config.webhook_url.as_deref().map(Webhook::new).transpose()?;
         let responder = Responder {
             shared: Arc::clone(&shared),
             clock: Arc::clone(&clock),
@@ -121,9 +98,8 @@ impl Incidents {
             max_tracked: config.max_tracked as usize,
         };
         let recipe: Recipe<Responder> = Arc::new(move || (responder.clone(), ()));
-        let responder = Singleton::start(recipe)
-            .await
-            .map_err(|e| format!("cannot start the incident responder: {e}"))?;
+        let responder =
+            Singleton::start(recipe).await.map_err(|e| format!("cannot start the incident responder: {e}"))?;
         Ok(Self {
             shared,
             responder,
@@ -153,18 +129,7 @@ impl Incidents {
     pub async fn auth_failed(&self, origin: &Origin) {
         let addr = self.group(origin.client_ip);
         let origin = origin.clone();
-        let sent = self
-            .responder
-            .get()
-            .call(
-                |reply| ResponderMsg::AuthFailed {
-                    addr,
-                    origin,
-                    reply,
-                },
-                Some(CALL_TIMEOUT),
-            )
-            .await;
+        let sent = self.responder.get().call(|reply| ResponderMsg::AuthFailed { addr, origin, reply }, Some(CALL_TIMEOUT)).await;
         if sent.is_err() {
             tracing::error!("incident responder did not answer");
         }
@@ -175,10 +140,7 @@ impl Incidents {
         if self.shared.restricted.is_empty() {
             return false;
         }
-        self.shared
-            .restricted
-            .get(key_id)
-            .is_some_and(|until| *until > self.clock.now_ms())
+        self.shared.restricted.get(key_id).is_some_and(|until| *until > self.clock.now_ms())
     }
 
     /// Looks at a key's recent attempts; past the threshold the key is restricted from the next
@@ -187,9 +149,7 @@ impl Incidents {
         if attempts <= self.rapid_fire_requests {
             return;
         }
-        let Some(key_id) = who.key_id.clone() else {
-            return;
-        };
+        let Some(key_id) = who.key_id.clone() else { return };
         let now = self.clock.now_ms();
         let until = now + self.rapid_fire_penalty_ms;
         let mut fresh = false;
@@ -207,11 +167,7 @@ impl Incidents {
                 until
             });
         if fresh {
-            let msg = ResponderMsg::RapidFire {
-                who: who.clone(),
-                origin: origin.clone(),
-                attempts,
-            };
+            let msg = ResponderMsg::RapidFire { who: who.clone(), origin: origin.clone(), attempts };
             let _ = self.responder.get().cast(msg);
         }
     }
@@ -219,12 +175,7 @@ impl Incidents {
     /// Records an injection-shaped query; returns whether to refuse it.
     pub fn injection(&self, who: &Who, origin: &Origin, shape: &'static str) -> bool {
         let refused = self.reject_injection;
-        let _ = self.responder.get().cast(ResponderMsg::Injection {
-            who: who.clone(),
-            origin: origin.clone(),
-            shape,
-            refused,
-        });
+        let _ = self.responder.get().cast(ResponderMsg::Injection { who: who.clone(), origin: origin.clone(), shape, refused });
         refused
     }
 
@@ -233,10 +184,7 @@ impl Incidents {
         let addr = self.group(ip);
         self.responder
             .get()
-            .call(
-                |reply| ResponderMsg::Lift { addr, reply },
-                Some(CALL_TIMEOUT),
-            )
+            .call(|reply| ResponderMsg::Lift { addr, reply }, Some(CALL_TIMEOUT))
             .await
             .map_err(|e| e.to_string())?
             .into_answer()
@@ -250,10 +198,7 @@ impl Incidents {
             .blocks
             .iter()
             .filter(|e| *e.value() > now)
-            .map(|e| Block {
-                addr: *e.key(),
-                until_ms: *e.value(),
-            })
+            .map(|e| Block { addr: *e.key(), until_ms: *e.value() })
             .collect();
         blocks.sort_by_key(|b| b.until_ms);
         blocks
@@ -262,12 +207,7 @@ impl Incidents {
     /// Keys on restricted limits and until when.
     pub fn restrictions(&self) -> Vec<(String, u64)> {
         let now = self.clock.now_ms();
-        self.shared
-            .restricted
-            .iter()
-            .filter(|e| *e.value() > now)
-            .map(|e| (e.key().clone(), *e.value()))
-            .collect()
+        self.shared.restricted.iter().filter(|e| *e.value() > now).map(|e| (e.key().clone(), *e.value())).collect()
     }
 }
 
@@ -318,14 +258,7 @@ impl Responder {
     }
 
     /// Records an incident everywhere it must go.
-    fn raise(
-        &self,
-        kind: &str,
-        who: &Who,
-        origin: &Origin,
-        target: Option<String>,
-        details: Value,
-    ) {
+    fn raise(&self, kind: &str, who: &Who, origin: &Origin, target: Option<String>, details: Value) {
         tracing::warn!(
             target: "security",
             incident = kind,
@@ -335,14 +268,7 @@ impl Responder {
             details = %details,
             "security incident"
         );
-        let event = audit::record(
-            &format!("incident.{kind}"),
-            "detected",
-            who,
-            target,
-            origin,
-            details,
-        );
+        let event = audit::record(&format!("incident.{kind}"), "detected", who, target, origin, details);
         if let Some(webhook) = &self.webhook {
             webhook.notify(json!({
                 "event": "incident",
@@ -361,9 +287,7 @@ impl Responder {
 
     /// Counts an incident against a key and revokes it past the configured number.
     async fn count_against_key(&self, who: &Who, origin: &Origin, state: &mut ResponderState) {
-        let (Some(key_id), Some(user_id)) = (&who.key_id, &who.user_id) else {
-            return;
-        };
+        let (Some(key_id), Some(user_id)) = (&who.key_id, &who.user_id) else { return };
         if self.revoke_after == 0 {
             return;
         }
@@ -377,14 +301,11 @@ impl Responder {
         state.key_incidents.remove(key_id);
         match self.keys.revoke(user_id, key_id).await {
             Ok(true) => {
-                let details =
-                    json!({ "reason": "repeated incidents", "incidents": self.revoke_after });
+                let details = json!({ "reason": "repeated incidents", "incidents": self.revoke_after });
                 self.raise("key_revoked", who, origin, Some(key_id.clone()), details);
             }
             Ok(false) => {}
-            Err(e) => {
-                tracing::error!(target: "security", key_id = %key_id, error = %e, "could not revoke a key after repeated incidents")
-            }
+            Err(e) => tracing::error!(target: "security", key_id = %key_id, error = %e, "could not revoke a key after repeated incidents"),
         }
     }
 }
@@ -394,53 +315,27 @@ impl Actor for Responder {
     type State = ResponderState;
     type Arguments = ();
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<ResponderMsg>,
-        _: (),
-    ) -> Result<ResponderState, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<ResponderMsg>, _: ()) -> Result<ResponderState, ActorProcessingErr> {
         let sweeper = myself.send_interval(Duration::from_secs(60), || ResponderMsg::Sweep);
-        Ok(ResponderState {
-            failures: HashMap::new(),
-            key_incidents: HashMap::new(),
-            sweeper,
-        })
+        Ok(ResponderState { failures: HashMap::new(), key_incidents: HashMap::new(), sweeper })
     }
 
-    async fn post_stop(
-        &self,
-        _: ActorRef<ResponderMsg>,
-        state: &mut ResponderState,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _: ActorRef<ResponderMsg>, state: &mut ResponderState) -> Result<(), ActorProcessingErr> {
         state.sweeper.abort();
         Ok(())
     }
 
-    async fn handle(
-        &self,
-        _: ActorRef<ResponderMsg>,
-        msg: ResponderMsg,
-        state: &mut ResponderState,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn handle(&self, _: ActorRef<ResponderMsg>, msg: ResponderMsg, state: &mut ResponderState) -> Result<(), ActorProcessingErr> {
         let now = self.clock.now_ms();
         match msg {
-            ResponderMsg::AuthFailed {
-                addr,
-                origin,
-                reply,
-            } => {
+            ResponderMsg::AuthFailed { addr, origin, reply } => {
                 if state.failures.len() >= self.max_tracked && !state.failures.contains_key(&addr) {
                     // Under a wide attack keep counting the addresses already seen; the
                     // per-address rate limits still apply to the rest.
                     state.failures.retain(|_, w| !w.is_empty(now));
                 }
-                let blocked = if state.failures.len() < self.max_tracked
-                    || state.failures.contains_key(&addr)
-                {
-                    let window = state
-                        .failures
-                        .entry(addr)
-                        .or_insert_with(|| self.failure_window());
+                let blocked = if state.failures.len() < self.max_tracked || state.failures.contains_key(&addr) {
+                    let window = state.failures.entry(addr).or_insert_with(|| self.failure_window());
                     window.record(now);
                     let failures = window.count(now);
                     if failures > self.failure_limit {
@@ -448,13 +343,7 @@ impl Actor for Responder {
                         let until = now + self.block_ms;
                         self.shared.blocks.insert(addr, until);
                         let details = json!({ "failures": failures, "blockedUntil": until, "blockSeconds": self.block_ms / 1000 });
-                        self.raise(
-                            "ip_blocked",
-                            &Who::default(),
-                            &origin,
-                            Some(addr.to_string()),
-                            details,
-                        );
+                        self.raise("ip_blocked", &Who::default(), &origin, Some(addr.to_string()), details);
                         true
                     } else {
                         false
@@ -464,41 +353,18 @@ impl Actor for Responder {
                 };
                 let _ = reply.send(blocked);
             }
-            ResponderMsg::RapidFire {
-                who,
-                origin,
-                attempts,
-            } => {
-                let until = self
-                    .shared
-                    .restricted
-                    .get(who.key_id.as_deref().unwrap_or_default())
-                    .map(|u| *u);
+            ResponderMsg::RapidFire { who, origin, attempts } => {
+                let until = self.shared.restricted.get(who.key_id.as_deref().unwrap_or_default()).map(|u| *u);
                 let details = json!({ "attempts": attempts, "restrictedUntil": until });
                 self.raise("rapid_fire", &who, &origin, who.key_id.clone(), details);
                 self.count_against_key(&who, &origin, state).await;
             }
-            ResponderMsg::Injection {
-                who,
-                origin,
-                shape,
-                refused,
-            } => {
-                self.raise(
-                    "injection_probe",
-                    &who,
-                    &origin,
-                    None,
-                    json!({ "shape": shape, "refused": refused }),
-                );
+            ResponderMsg::Injection { who, origin, shape, refused } => {
+                self.raise("injection_probe", &who, &origin, None, json!({ "shape": shape, "refused": refused }));
                 self.count_against_key(&who, &origin, state).await;
             }
             ResponderMsg::Lift { addr, reply } => {
-                let lifted = self
-                    .shared
-                    .blocks
-                    .remove(&addr)
-                    .is_some_and(|(_, until)| until > now);
+                let lifted = self.shared.blocks.remove(&addr).is_some_and(|(_, until)| until > now);
                 state.failures.remove(&addr);
                 let _ = reply.send(lifted);
             }
@@ -506,9 +372,7 @@ impl Actor for Responder {
                 self.shared.blocks.retain(|_, until| *until > now);
                 self.shared.restricted.retain(|_, until| *until > now);
                 state.failures.retain(|_, w| !w.is_empty(now));
-                state
-                    .key_incidents
-                    .retain(|_, times| times.iter().any(|t| now.saturating_sub(*t) < DAY_MS));
+                state.key_incidents.retain(|_, times| times.iter().any(|t| now.saturating_sub(*t) < DAY_MS));
             }
         }
         Ok(())

@@ -33,12 +33,8 @@ impl Webhook {
         tokio::spawn(async move {
             match client.post(url).json(&incident).send().await {
                 Ok(r) if r.status().is_success() => {}
-                Ok(r) => {
-                    tracing::warn!(target: "security", status = r.status().as_u16(), "incident webhook refused the notification")
-                }
-                Err(e) => {
-                    tracing::warn!(target: "security", error = %e.without_url(), "incident webhook unreachable")
-                }
+                Ok(r) => tracing::warn!(target: "security", status = r.status().as_u16(), "incident webhook refused the notification"),
+                Err(e) => tracing::warn!(target: "security", error = %e.without_url(), "incident webhook unreachable"),
             }
         });
     }

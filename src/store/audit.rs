@@ -38,8 +38,7 @@ pub struct AuditFilter {
     pub offset: i64,
 }
 
-const COLUMNS: &str =
-    "id, at, action, outcome, user_id, key_id, target, client_ip, user_agent, request_id, details";
+const COLUMNS: &str = "id, at, action, outcome, user_id, key_id, target, client_ip, user_agent, request_id, details";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     let details: String = r.get(10)?;
@@ -90,10 +89,7 @@ impl Store {
     }
 
     /// A page of rows, newest first, and the total matching.
-    pub async fn audit_page(
-        &self,
-        filter: AuditFilter,
-    ) -> Result<(Vec<AuditRecord>, i64), StoreError> {
+    pub async fn audit_page(&self, filter: AuditFilter) -> Result<(Vec<AuditRecord>, i64), StoreError> {
         self.call(move |c| {
             let mut clauses = vec![];
             let mut args: Vec<String> = vec![];
@@ -147,35 +143,19 @@ mod tests {
     #[tokio::test]
     async fn rows_are_scoped_by_owner_and_prefix_and_a_retried_batch_is_not_doubled() {
         let (store, _dir) = crate::store::open_temp();
-        let batch = vec![
-            event("a", "u1", "key.created"),
-            event("b", "u2", "key.revoked"),
-            event("c", "u1", "incident.ip_blocked"),
-        ];
+        let batch = vec![event("a", "u1", "key.created"), event("b", "u2", "key.revoked"), event("c", "u1", "incident.ip_blocked")];
         store.append_audit(batch.clone()).await.unwrap();
         store.append_audit(batch).await.unwrap();
-        let all = AuditFilter {
-            limit: 50,
-            ..Default::default()
-        };
+        let all = AuditFilter { limit: 50, ..Default::default() };
         let (rows, total) = store.audit_page(all.clone()).await.unwrap();
         assert_eq!((rows.len(), total), (3, 3));
         assert_eq!(rows[0].id, "c", "newest first");
         assert_eq!(rows[0].details, serde_json::json!({"n": 1}));
-        let mine = AuditFilter {
-            user_id: Some("u1".into()),
-            ..all.clone()
-        };
+        let mine = AuditFilter { user_id: Some("u1".into()), ..all.clone() };
         assert_eq!(store.audit_page(mine).await.unwrap().1, 2);
-        let incidents = AuditFilter {
-            action_prefix: Some("incident.".into()),
-            ..all.clone()
-        };
+        let incidents = AuditFilter { action_prefix: Some("incident.".into()), ..all.clone() };
         assert_eq!(store.audit_page(incidents).await.unwrap().0[0].id, "c");
-        let wildcard = AuditFilter {
-            action_prefix: Some("%".into()),
-            ..all
-        };
+        let wildcard = AuditFilter { action_prefix: Some("%".into()), ..all };
         assert_eq!(store.audit_page(wildcard).await.unwrap().1, 0);
     }
 }

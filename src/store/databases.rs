@@ -39,8 +39,7 @@ pub struct NewDatabase {
     pub connection_status: String,
 }
 
-const COLUMNS: &str =
-    "id, user_id, name, host, port, database_name, username, password_enc, ssl_enabled, \
+const COLUMNS: &str = "id, user_id, name, host, port, database_name, username, password_enc, ssl_enabled, \
                        is_active, connection_status, last_tested, created_at, updated_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<DatabaseRecord> {
@@ -93,10 +92,7 @@ impl Store {
         .await
     }
 
-    pub async fn databases_of_user(
-        &self,
-        user_id: &str,
-    ) -> Result<Vec<DatabaseRecord>, StoreError> {
+    pub async fn databases_of_user(&self, user_id: &str) -> Result<Vec<DatabaseRecord>, StoreError> {
         let user_id = user_id.to_string();
         self.call(move |c| {
             let mut stmt = c.prepare(&format!(
@@ -109,17 +105,11 @@ impl Store {
     }
 
     /// The database `id` if `user_id` owns it.
-    pub async fn database_of_user(
-        &self,
-        user_id: &str,
-        id: &str,
-    ) -> Result<Option<DatabaseRecord>, StoreError> {
+    pub async fn database_of_user(&self, user_id: &str, id: &str) -> Result<Option<DatabaseRecord>, StoreError> {
         let (user_id, id) = (user_id.to_string(), id.to_string());
         self.call(move |c| {
             Ok(c.query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM database_connections WHERE id = ?1 AND user_id = ?2"
-                ),
+                &format!("SELECT {COLUMNS} FROM database_connections WHERE id = ?1 AND user_id = ?2"),
                 [id, user_id],
                 from_row,
             )
@@ -130,11 +120,7 @@ impl Store {
 
     /// Replaces the connection settings of a database `user_id` owns (the caller has merged the
     /// changes and re-encrypted the password); `None` when there is no such database.
-    pub async fn update_database(
-        &self,
-        user_id: &str,
-        db: DatabaseRecord,
-    ) -> Result<Option<DatabaseRecord>, StoreError> {
+    pub async fn update_database(&self, user_id: &str, db: DatabaseRecord) -> Result<Option<DatabaseRecord>, StoreError> {
         let user_id = user_id.to_string();
         self.call(move |c| {
             let changed = c.execute(
@@ -171,11 +157,7 @@ impl Store {
     }
 
     /// Records the outcome of a connection test.
-    pub async fn set_database_status(
-        &self,
-        id: &str,
-        status: &'static str,
-    ) -> Result<(), StoreError> {
+    pub async fn set_database_status(&self, id: &str, status: &'static str) -> Result<(), StoreError> {
         let id = id.to_string();
         self.call(move |c| {
             c.execute(
@@ -191,10 +173,7 @@ impl Store {
     pub async fn delete_database(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
         let (user_id, id) = (user_id.to_string(), id.to_string());
         self.call(move |c| {
-            Ok(c.execute(
-                "DELETE FROM database_connections WHERE id = ?1 AND user_id = ?2",
-                [id, user_id],
-            )? == 1)
+            Ok(c.execute("DELETE FROM database_connections WHERE id = ?1 AND user_id = ?2", [id, user_id])? == 1)
         })
         .await
     }
@@ -210,12 +189,7 @@ mod tests {
         let (store, dir) = crate::store::open_temp();
         let mut ids = vec![];
         for email in ["a@x.io", "b@x.io"] {
-            let new = NewUser {
-                email: email.into(),
-                name: "n".into(),
-                password_hash: "h".into(),
-                role: "user".into(),
-            };
+            let new = NewUser { email: email.into(), name: "n".into(), password_hash: "h".into(), role: "user".into() };
             ids.push(store.create_user(new).await.unwrap().unwrap().id);
         }
         let db = store
@@ -233,18 +207,10 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(store
-            .database_of_user(&ids[1], &db.id)
-            .await
-            .unwrap()
-            .is_none());
+        assert!(store.database_of_user(&ids[1], &db.id).await.unwrap().is_none());
         assert!(store.databases_of_user(&ids[1]).await.unwrap().is_empty());
         assert!(!store.delete_database(&ids[1], &db.id).await.unwrap());
-        assert!(store
-            .database_of_user(&ids[0], &db.id)
-            .await
-            .unwrap()
-            .is_some());
+        assert!(store.database_of_user(&ids[0], &db.id).await.unwrap().is_some());
         assert!(store.delete_database(&ids[0], &db.id).await.unwrap());
         std::fs::remove_dir_all(dir).unwrap();
     }

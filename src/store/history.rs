@@ -107,12 +107,7 @@ impl Store {
     }
 
     /// Newest first, with the total count.
-    pub async fn search_history(
-        &self,
-        user_id: &str,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<SearchEntry>, i64), StoreError> {
+    pub async fn search_history(&self, user_id: &str, limit: i64, offset: i64) -> Result<(Vec<SearchEntry>, i64), StoreError> {
         let user_id = user_id.to_string();
         self.call(move |c| {
             let total = c.query_row("SELECT COUNT(*) FROM search_history WHERE user_id = ?1", [&user_id], |r| r.get(0))?;
@@ -126,12 +121,7 @@ impl Store {
     }
 
     /// The most frequent queries since `since_ms` (case-insensitive), most frequent first.
-    pub async fn popular_queries(
-        &self,
-        user_id: &str,
-        since_ms: i64,
-        limit: i64,
-    ) -> Result<Vec<QueryStats>, StoreError> {
+    pub async fn popular_queries(&self, user_id: &str, since_ms: i64, limit: i64) -> Result<Vec<QueryStats>, StoreError> {
         let user_id = user_id.to_string();
         self.call(move |c| {
             let mut stmt = c.prepare(
@@ -140,12 +130,7 @@ impl Store {
                  GROUP BY query_key ORDER BY COUNT(*) DESC, MIN(query) LIMIT ?3",
             )?;
             let rows = stmt.query_map(params![user_id, since_ms, limit], |r| {
-                Ok(QueryStats {
-                    query: r.get(0)?,
-                    count: r.get(1)?,
-                    average_ms: r.get(2)?,
-                    success_rate: r.get(3)?,
-                })
+                Ok(QueryStats { query: r.get(0)?, count: r.get(1)?, average_ms: r.get(2)?, success_rate: r.get(3)? })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -153,11 +138,7 @@ impl Store {
     }
 
     /// Per-day aggregates (UTC) since `since_ms`, oldest first.
-    pub async fn search_days(
-        &self,
-        user_id: &str,
-        since_ms: i64,
-    ) -> Result<Vec<DayStats>, StoreError> {
+    pub async fn search_days(&self, user_id: &str, since_ms: i64) -> Result<Vec<DayStats>, StoreError> {
         let user_id = user_id.to_string();
         self.call(move |c| {
             let mut stmt = c.prepare(
@@ -181,12 +162,7 @@ impl Store {
     }
 
     /// Queries that found nothing since `since_ms`, most frequent first.
-    pub async fn zero_result_queries(
-        &self,
-        user_id: &str,
-        since_ms: i64,
-        limit: i64,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn zero_result_queries(&self, user_id: &str, since_ms: i64, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
         let user_id = user_id.to_string();
         self.call(move |c| {
             let mut stmt = c.prepare(
@@ -194,9 +170,7 @@ impl Store {
                  WHERE user_id = ?1 AND created_at >= ?2 AND success = 1 AND result_count = 0
                  GROUP BY query_key ORDER BY COUNT(*) DESC, MIN(query) LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![user_id, since_ms, limit], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+            let rows = stmt.query_map(params![user_id, since_ms, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
@@ -206,15 +180,12 @@ impl Store {
     pub async fn system_counts(&self, since_ms: i64) -> Result<SystemCounts, StoreError> {
         self.call(move |c| {
             let count = |sql: &str| -> rusqlite::Result<i64> { c.query_row(sql, [], |r| r.get(0)) };
-            let since =
-                |sql: &str| -> rusqlite::Result<i64> { c.query_row(sql, [since_ms], |r| r.get(0)) };
+            let since = |sql: &str| -> rusqlite::Result<i64> { c.query_row(sql, [since_ms], |r| r.get(0)) };
             Ok(SystemCounts {
                 users: count("SELECT COUNT(*) FROM users")?,
                 searches: count("SELECT COUNT(*) FROM search_history")?,
                 databases: count("SELECT COUNT(*) FROM database_connections")?,
-                active_users: since(
-                    "SELECT COUNT(DISTINCT user_id) FROM search_history WHERE created_at >= ?1",
-                )?,
+                active_users: since("SELECT COUNT(DISTINCT user_id) FROM search_history WHERE created_at >= ?1")?,
                 new_users: since("SELECT COUNT(*) FROM users WHERE created_at >= ?1")?,
             })
         })
@@ -222,11 +193,7 @@ impl Store {
     }
 
     /// The accounts with the most searches since `since_ms`: (id, email, searches, last active).
-    pub async fn top_users(
-        &self,
-        since_ms: i64,
-        limit: i64,
-    ) -> Result<Vec<(String, String, i64, Option<i64>)>, StoreError> {
+    pub async fn top_users(&self, since_ms: i64, limit: i64) -> Result<Vec<(String, String, i64, Option<i64>)>, StoreError> {
         self.call(move |c| {
             let mut stmt = c.prepare(
                 "SELECT u.id, u.email, COUNT(h.id) AS n, MAX(COALESCE(u.last_active, 0), MAX(h.created_at))
@@ -240,31 +207,17 @@ impl Store {
     }
 
     /// Earlier queries starting with `prefix` (case-insensitive), most frequent first.
-    pub async fn query_suggestions(
-        &self,
-        user_id: &str,
-        prefix: &str,
-        limit: i64,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn query_suggestions(&self, user_id: &str, prefix: &str, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
         let user_id = user_id.to_string();
         // LIKE with the prefix's wildcards escaped.
-        let pattern = format!(
-            "{}%",
-            prefix
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = format!("{}%", prefix.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         self.call(move |c| {
             let mut stmt = c.prepare(
                 "SELECT MIN(query), COUNT(*) FROM search_history
                  WHERE user_id = ?1 AND success = 1 AND query_key LIKE ?2 ESCAPE '\\'
                  GROUP BY query_key ORDER BY COUNT(*) DESC, MIN(query) LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![user_id, pattern, limit], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+            let rows = stmt.query_map(params![user_id, pattern, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
@@ -294,20 +247,8 @@ mod tests {
     #[tokio::test]
     async fn a_batch_survives_an_entry_of_a_deleted_account() {
         let (store, _dir) = crate::store::open_temp();
-        let user = store
-            .create_user(crate::store::NewUser {
-                email: "h@example.com".into(),
-                name: "N".into(),
-                password_hash: "h".into(),
-                role: "user".into(),
-            })
-            .await
-            .unwrap()
-            .unwrap();
-        let batch = vec![
-            entry(&user.id, "kept", true),
-            entry("deleted-account", "dropped", true),
-        ];
+        let user = store.create_user(crate::store::NewUser { email: "h@example.com".into(), name: "N".into(), password_hash: "h".into(), role: "user".into() }).await.unwrap().unwrap();
+        let batch = vec![entry(&user.id, "kept", true), entry("deleted-account", "dropped", true)];
         store.record_searches(batch).await.unwrap();
         let (rows, total) = store.search_history(&user.id, 10, 0).await.unwrap();
         assert_eq!((rows.len(), total), (1, 1));
@@ -319,36 +260,19 @@ mod tests {
         let (store, dir) = crate::store::open_temp();
         let mut users = vec![];
         for email in ["a@x.io", "b@x.io"] {
-            let new = NewUser {
-                email: email.into(),
-                name: "n".into(),
-                password_hash: "h".into(),
-                role: "user".into(),
-            };
+            let new = NewUser { email: email.into(), name: "n".into(), password_hash: "h".into(), role: "user".into() };
             users.push(store.create_user(new).await.unwrap().unwrap().id);
         }
         for q in ["Boat", "boat", "boats", "astronaut", "100%_off"] {
-            store
-                .record_searches(vec![entry(&users[0], q, true)])
-                .await
-                .unwrap();
+            store.record_searches(vec![entry(&users[0], q, true)]).await.unwrap();
         }
-        store
-            .record_searches(vec![entry(&users[0], "broken", false)])
-            .await
-            .unwrap();
-        store
-            .record_searches(vec![entry(&users[1], "boat secret", true)])
-            .await
-            .unwrap();
+        store.record_searches(vec![entry(&users[0], "broken", false)]).await.unwrap();
+        store.record_searches(vec![entry(&users[1], "boat secret", true)]).await.unwrap();
 
         let (items, total) = store.search_history(&users[0], 3, 0).await.unwrap();
         assert_eq!((items.len(), total), (3, 6));
         let popular = store.popular_queries(&users[0], 0, 10).await.unwrap();
-        assert_eq!(
-            (popular[0].query.to_lowercase().as_str(), popular[0].count),
-            ("boat", 2)
-        );
+        assert_eq!((popular[0].query.to_lowercase().as_str(), popular[0].count), ("boat", 2));
         let days = store.search_days(&users[0], 0).await.unwrap();
         assert_eq!(days.len(), 1);
         assert_eq!(days[0].searches, 6);
@@ -359,19 +283,8 @@ mod tests {
         assert_eq!(texts.len(), 2, "{texts:?}"); // boat (twice), boats; never bob's, never failed ones
         assert!(!texts.iter().any(|t| t.contains("secret")));
         // Wildcards in the prefix are literal.
-        assert_eq!(
-            store
-                .query_suggestions(&users[0], "100%_", 10)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        assert!(store
-            .query_suggestions(&users[0], "%", 10)
-            .await
-            .unwrap()
-            .is_empty());
+        assert_eq!(store.query_suggestions(&users[0], "100%_", 10).await.unwrap().len(), 1);
+        assert!(store.query_suggestions(&users[0], "%", 10).await.unwrap().is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -49,11 +49,7 @@ const COLUMNS: &str = "id, user_id, name, key_prefix, environment, permissions, 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     let perms: String = r.get(5)?;
     let permissions = permissions::from_json(&perms).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            5,
-            rusqlite::types::Type::Text,
-            "bad permissions".into(),
-        )
+        rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, "bad permissions".into())
     })?;
     Ok(KeyRecord {
         id: r.get(0)?,
@@ -82,11 +78,8 @@ impl Store {
     pub async fn create_first_key(&self, new: NewKey) -> Result<Option<KeyRecord>, StoreError> {
         self.call(move |c| {
             let tx = c.transaction()?;
-            let existing: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM api_keys WHERE user_id = ?1",
-                [&new.user_id],
-                |r| r.get(0),
-            )?;
+            let existing: i64 =
+                tx.query_row("SELECT COUNT(*) FROM api_keys WHERE user_id = ?1", [&new.user_id], |r| r.get(0))?;
             if existing > 0 {
                 return Ok(None);
             }
@@ -108,9 +101,7 @@ impl Store {
                     |r| Ok((from_row(r)?, r.get::<_, Vec<u8>>(13)?)),
                 )
                 .optional()?;
-            Ok(found
-                .filter(|(_, stored)| digests_match(&digest, stored))
-                .map(|(k, _)| k))
+            Ok(found.filter(|(_, stored)| digests_match(&digest, stored)).map(|(k, _)| k))
         })
         .await
     }
@@ -118,9 +109,8 @@ impl Store {
     pub async fn keys_of_user(&self, user_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
         let user_id = user_id.to_string();
         self.call(move |c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at, id"
-            ))?;
+            let mut stmt =
+                c.prepare(&format!("SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at, id"))?;
             let rows = stmt.query_map([user_id], from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -128,11 +118,7 @@ impl Store {
     }
 
     /// The key `key_id` if `user_id` owns it.
-    pub async fn key_of_user(
-        &self,
-        user_id: &str,
-        key_id: &str,
-    ) -> Result<Option<KeyRecord>, StoreError> {
+    pub async fn key_of_user(&self, user_id: &str, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
         let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
         self.call(move |c| {
             Ok(c.query_row(
@@ -156,49 +142,25 @@ impl Store {
         let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
         self.call(move |c| {
             let tx = c.transaction()?;
-            let Some(hash) = owned_key_hash(&tx, &user_id, &key_id)? else {
-                return Ok(None);
-            };
+            let Some(hash) = owned_key_hash(&tx, &user_id, &key_id)? else { return Ok(None) };
             let now = now_ms();
             if let Some(name) = &change.name {
-                tx.execute(
-                    "UPDATE api_keys SET name = ?1 WHERE id = ?2",
-                    params![name, key_id],
-                )?;
+                tx.execute("UPDATE api_keys SET name = ?1 WHERE id = ?2", params![name, key_id])?;
             }
             if let Some(perms) = &change.permissions {
-                tx.execute(
-                    "UPDATE api_keys SET permissions = ?1 WHERE id = ?2",
-                    params![permissions::to_json(perms), key_id],
-                )?;
+                tx.execute("UPDATE api_keys SET permissions = ?1 WHERE id = ?2", params![permissions::to_json(perms), key_id])?;
             }
             if let Some(tier) = &change.rate_limit_tier {
-                tx.execute(
-                    "UPDATE api_keys SET rate_limit_tier = ?1 WHERE id = ?2",
-                    params![tier, key_id],
-                )?;
+                tx.execute("UPDATE api_keys SET rate_limit_tier = ?1 WHERE id = ?2", params![tier, key_id])?;
             }
             if let Some(expires_at) = change.expires_at {
-                tx.execute(
-                    "UPDATE api_keys SET expires_at = ?1 WHERE id = ?2",
-                    params![expires_at, key_id],
-                )?;
+                tx.execute("UPDATE api_keys SET expires_at = ?1 WHERE id = ?2", params![expires_at, key_id])?;
             }
             if let Some(active) = change.is_active {
-                tx.execute(
-                    "UPDATE api_keys SET is_active = ?1 WHERE id = ?2",
-                    params![active, key_id],
-                )?;
+                tx.execute("UPDATE api_keys SET is_active = ?1 WHERE id = ?2", params![active, key_id])?;
             }
-            tx.execute(
-                "UPDATE api_keys SET updated_at = ?1 WHERE id = ?2",
-                params![now, key_id],
-            )?;
-            let record = tx.query_row(
-                &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
-                [&key_id],
-                from_row,
-            )?;
+            tx.execute("UPDATE api_keys SET updated_at = ?1 WHERE id = ?2", params![now, key_id])?;
+            let record = tx.query_row(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"), [&key_id], from_row)?;
             tx.commit()?;
             Ok(Some((record, hash)))
         })
@@ -217,18 +179,12 @@ impl Store {
         let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
         self.call(move |c| {
             let tx = c.transaction()?;
-            let Some(old) = owned_key_hash(&tx, &user_id, &key_id)? else {
-                return Ok(None);
-            };
+            let Some(old) = owned_key_hash(&tx, &user_id, &key_id)? else { return Ok(None) };
             tx.execute(
                 "UPDATE api_keys SET key_hash = ?1, key_prefix = ?2, updated_at = ?3 WHERE id = ?4",
                 params![new_digest.as_slice(), new_prefix, now_ms(), key_id],
             )?;
-            let record = tx.query_row(
-                &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
-                [&key_id],
-                from_row,
-            )?;
+            let record = tx.query_row(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"), [&key_id], from_row)?;
             tx.commit()?;
             Ok(Some((record, old)))
         })
@@ -236,10 +192,7 @@ impl Store {
     }
 
     /// Adds a batch of usage to the keys' counters, in one transaction.
-    pub async fn record_usage(
-        &self,
-        batch: Vec<altus4_actors::usage::Usage>,
-    ) -> Result<(), StoreError> {
+    pub async fn record_usage(&self, batch: Vec<altus4_actors::usage::Usage>) -> Result<(), StoreError> {
         self.call(move |c| {
             let tx = c.transaction()?;
             {
@@ -261,11 +214,7 @@ impl Store {
 
     /// Deactivates a key of `user_id`; returns the digest to evict from caches, or `None` when
     /// the user has no such key.
-    pub async fn revoke_key(
-        &self,
-        user_id: &str,
-        key_id: &str,
-    ) -> Result<Option<KeyDigest>, StoreError> {
+    pub async fn revoke_key(&self, user_id: &str, key_id: &str) -> Result<Option<KeyDigest>, StoreError> {
         let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
         self.call(move |c| {
             let tx = c.transaction()?;
@@ -292,23 +241,11 @@ pub struct KeyChange {
     pub is_active: Option<bool>,
 }
 
-fn owned_key_hash(
-    c: &rusqlite::Connection,
-    user_id: &str,
-    key_id: &str,
-) -> Result<Option<KeyDigest>, StoreError> {
+fn owned_key_hash(c: &rusqlite::Connection, user_id: &str, key_id: &str) -> Result<Option<KeyDigest>, StoreError> {
     let hash: Option<Vec<u8>> = c
-        .query_row(
-            "SELECT key_hash FROM api_keys WHERE id = ?1 AND user_id = ?2",
-            [key_id, user_id],
-            |r| r.get(0),
-        )
+        .query_row("SELECT key_hash FROM api_keys WHERE id = ?1 AND user_id = ?2", [key_id, user_id], |r| r.get(0))
         .optional()?;
-    hash.map(|h| {
-        h.try_into()
-            .map_err(|_| StoreError::Corrupt("key_hash is not 32 bytes".into()))
-    })
-    .transpose()
+    hash.map(|h| h.try_into().map_err(|_| StoreError::Corrupt("key_hash is not 32 bytes".into()))).transpose()
 }
 
 fn insert_key(c: &rusqlite::Connection, new: NewKey) -> Result<KeyRecord, StoreError> {
@@ -356,12 +293,7 @@ mod tests {
     use crate::store::NewUser;
 
     async fn user(store: &Store, email: &str) -> String {
-        let new = NewUser {
-            email: email.into(),
-            name: "n".into(),
-            password_hash: "h".into(),
-            role: "user".into(),
-        };
+        let new = NewUser { email: email.into(), name: "n".into(), password_hash: "h".into(), role: "user".into() };
         store.create_user(new).await.unwrap().unwrap().id
     }
 
@@ -388,43 +320,14 @@ mod tests {
         assert_ne!(key_a, key_b);
         let a = store.create_key(new_key(&alice, &key_a)).await.unwrap();
         let b = store.create_key(new_key(&bob, &key_b)).await.unwrap();
-        assert_eq!(
-            store
-                .key_by_digest(digest(&key_a))
-                .await
-                .unwrap()
-                .unwrap()
-                .user_id,
-            alice
-        );
-        assert_eq!(
-            store
-                .key_by_digest(digest(&key_b))
-                .await
-                .unwrap()
-                .unwrap()
-                .user_id,
-            bob
-        );
+        assert_eq!(store.key_by_digest(digest(&key_a)).await.unwrap().unwrap().user_id, alice);
+        assert_eq!(store.key_by_digest(digest(&key_b)).await.unwrap().unwrap().user_id, bob);
 
         // Revoking one leaves the other usable; nobody else can revoke it.
         assert!(store.revoke_key(&alice, &b.id).await.unwrap().is_none());
-        assert_eq!(
-            store.revoke_key(&alice, &a.id).await.unwrap(),
-            Some(digest(&key_a))
-        );
-        assert!(!store
-            .key_by_digest(digest(&key_a))
-            .await
-            .unwrap()
-            .unwrap()
-            .is_usable(now_ms()));
-        assert!(store
-            .key_by_digest(digest(&key_b))
-            .await
-            .unwrap()
-            .unwrap()
-            .is_usable(now_ms()));
+        assert_eq!(store.revoke_key(&alice, &a.id).await.unwrap(), Some(digest(&key_a)));
+        assert!(!store.key_by_digest(digest(&key_a)).await.unwrap().unwrap().is_usable(now_ms()));
+        assert!(store.key_by_digest(digest(&key_b)).await.unwrap().unwrap().is_usable(now_ms()));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -434,16 +337,8 @@ mod tests {
         let alice = user(&store, "a@x.io").await;
         let k1 = generate(Environment::Test).secret.expose().clone();
         let k2 = generate(Environment::Test).secret.expose().clone();
-        assert!(store
-            .create_first_key(new_key(&alice, &k1))
-            .await
-            .unwrap()
-            .is_some());
-        assert!(store
-            .create_first_key(new_key(&alice, &k2))
-            .await
-            .unwrap()
-            .is_none());
+        assert!(store.create_first_key(new_key(&alice, &k1)).await.unwrap().is_some());
+        assert!(store.create_first_key(new_key(&alice, &k2)).await.unwrap().is_none());
         assert_eq!(store.keys_of_user(&alice).await.unwrap().len(), 1);
         std::fs::remove_dir_all(dir).unwrap();
     }

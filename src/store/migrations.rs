@@ -13,11 +13,10 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "initial",
-        sql: r#"
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: r#"
         CREATE TABLE users (
             id TEXT PRIMARY KEY,
             email TEXT NOT NULL UNIQUE,
@@ -65,11 +64,10 @@ pub const MIGRATIONS: &[Migration] = &[
         );
         CREATE INDEX database_connections_user ON database_connections(user_id);
     "#,
-    },
-    Migration {
-        version: 2,
-        name: "search_history",
-        sql: r#"
+}, Migration {
+    version: 2,
+    name: "search_history",
+    sql: r#"
         CREATE TABLE search_history (
             id TEXT PRIMARY KEY,
             user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -84,11 +82,10 @@ pub const MIGRATIONS: &[Migration] = &[
         );
         CREATE INDEX search_history_user_time ON search_history(user_id, created_at);
     "#,
-    },
-    Migration {
-        version: 3,
-        name: "revocation_and_query_keys",
-        sql: r#"
+}, Migration {
+    version: 3,
+    name: "revocation_and_query_keys",
+    sql: r#"
         -- Revocation is final (a revoked key cannot be re-activated), unlike isActive.
         ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;
         UPDATE api_keys SET revoked_at = updated_at WHERE is_active = 0;
@@ -97,11 +94,10 @@ pub const MIGRATIONS: &[Migration] = &[
         UPDATE search_history SET query_key = lower(query);
         CREATE INDEX search_history_user_key ON search_history(user_id, query_key);
     "#,
-    },
-    Migration {
-        version: 4,
-        name: "audit_trail",
-        sql: r#"
+}, Migration {
+    version: 4,
+    name: "audit_trail",
+    sql: r#"
         -- Append-only: no API updates or deletes rows, and rows outlive the account they name
         -- (no foreign key), so deleting an account does not erase what it did.
         CREATE TABLE audit_events (
@@ -121,11 +117,10 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX audit_events_user ON audit_events(user_id, seq);
         CREATE INDEX audit_events_action ON audit_events(action, seq);
     "#,
-    },
-    Migration {
-        version: 5,
-        name: "search_history_rowid",
-        sql: r#"
+}, Migration {
+    version: 5,
+    name: "search_history_rowid",
+    sql: r#"
         -- Every search writes a row here, so each index costs on the busiest path. The random
         -- UUID primary key was a second B-tree nobody looks rows up by; rows now live in rowid
         -- order and keep their id as data.
@@ -152,8 +147,7 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX search_history_user_time ON search_history(user_id, created_at);
         CREATE INDEX search_history_user_key ON search_history(user_id, query_key);
     "#,
-    },
-];
+}];
 
 fn ensure_table(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
@@ -168,11 +162,8 @@ fn ensure_table(conn: &Connection) -> rusqlite::Result<()> {
 /// Applies every migration newer than the database; returns the names applied now.
 pub fn apply(conn: &mut Connection) -> Result<Vec<&'static str>, StoreError> {
     ensure_table(conn)?;
-    let current: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-        [],
-        |r| r.get(0),
-    )?;
+    let current: i64 =
+        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
     let newest = MIGRATIONS.last().map_or(0, |m| m.version);
     if current > newest {
         return Err(StoreError::Corrupt(format!(
@@ -219,11 +210,7 @@ mod tests {
         ensure_table(&conn).unwrap();
         for m in MIGRATIONS.iter().filter(|m| m.version < 5) {
             conn.execute_batch(m.sql).unwrap();
-            conn.execute(
-                "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
-                params![m.version, m.name],
-            )
-            .unwrap();
+            conn.execute("INSERT INTO schema_migrations VALUES (?1, ?2, 0)", params![m.version, m.name]).unwrap();
         }
         conn.execute_batch(
             "INSERT INTO users (id, email, name, password_hash, role, created_at) VALUES ('u', 'u@x.io', 'U', 'h', 'user', 0);
@@ -232,13 +219,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(apply(&mut conn).unwrap(), vec!["search_history_rowid"]);
-        let (id, key): (String, String) = conn
-            .query_row(
-                "SELECT id, query_key FROM search_history WHERE user_id = 'u'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
+        let (id, key): (String, String) =
+            conn.query_row("SELECT id, query_key FROM search_history WHERE user_id = 'u'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
         assert_eq!((id.as_str(), key.as_str()), ("h1", "boat"));
     }
 
@@ -246,11 +228,7 @@ mod tests {
     fn a_newer_schema_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
         apply(&mut conn).unwrap();
-        conn.execute(
-            "INSERT INTO schema_migrations VALUES (999, 'future', 0)",
-            [],
-        )
-        .unwrap();
+        conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 0)", []).unwrap();
         assert!(apply(&mut conn).is_err());
     }
 }

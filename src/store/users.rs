@@ -25,8 +25,7 @@ pub struct NewUser {
     pub role: String,
 }
 
-const COLUMNS: &str =
-    "id, email, name, password_hash, role, token_version, created_at, last_active";
+const COLUMNS: &str = "id, email, name, password_hash, role, token_version, created_at, last_active";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
@@ -58,14 +57,7 @@ impl Store {
             let inserted = c.execute(
                 "INSERT INTO users (id, email, name, password_hash, role, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(email) DO NOTHING",
-                params![
-                    user.id,
-                    user.email,
-                    user.name,
-                    user.password_hash,
-                    user.role,
-                    user.created_at
-                ],
+                params![user.id, user.email, user.name, user.password_hash, user.role, user.created_at],
             )?;
             Ok((inserted == 1).then_some(user))
         })
@@ -75,12 +67,8 @@ impl Store {
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         let email = email.to_lowercase();
         self.call(move |c| {
-            Ok(c.query_row(
-                &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
-                [email],
-                from_row,
-            )
-            .optional()?)
+            Ok(c.query_row(&format!("SELECT {COLUMNS} FROM users WHERE email = ?1"), [email], from_row)
+                .optional()?)
         })
         .await
     }
@@ -88,12 +76,7 @@ impl Store {
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
         let id = id.to_string();
         self.call(move |c| {
-            Ok(c.query_row(
-                &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
-                [id],
-                from_row,
-            )
-            .optional()?)
+            Ok(c.query_row(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"), [id], from_row).optional()?)
         })
         .await
     }
@@ -110,11 +93,7 @@ impl Store {
             let tx = c.transaction()?;
             if let Some(email) = email.map(|e| e.to_lowercase()) {
                 let taken: Option<String> = tx
-                    .query_row(
-                        "SELECT id FROM users WHERE email = ?1 AND id <> ?2",
-                        [&email, &id],
-                        |r| r.get(0),
-                    )
+                    .query_row("SELECT id FROM users WHERE email = ?1 AND id <> ?2", [&email, &id], |r| r.get(0))
                     .optional()?;
                 if taken.is_some() {
                     return Ok(None);
@@ -124,11 +103,7 @@ impl Store {
             if let Some(name) = name {
                 tx.execute("UPDATE users SET name = ?1 WHERE id = ?2", [&name, &id])?;
             }
-            let user = tx.query_row(
-                &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
-                [&id],
-                from_row,
-            )?;
+            let user = tx.query_row(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"), [&id], from_row)?;
             tx.commit()?;
             Ok(Some(user))
         })
@@ -137,29 +112,15 @@ impl Store {
 
     /// Invalidates every token issued so far (logout, password change); returns the new version.
     /// A new password hash, when given, is stored in the same transaction.
-    pub async fn bump_token_version(
-        &self,
-        id: &str,
-        new_password_hash: Option<String>,
-    ) -> Result<i64, StoreError> {
+    pub async fn bump_token_version(&self, id: &str, new_password_hash: Option<String>) -> Result<i64, StoreError> {
         let id = id.to_string();
         self.call(move |c| {
             let tx = c.transaction()?;
             if let Some(hash) = new_password_hash {
-                tx.execute(
-                    "UPDATE users SET password_hash = ?1 WHERE id = ?2",
-                    [&hash, &id],
-                )?;
+                tx.execute("UPDATE users SET password_hash = ?1 WHERE id = ?2", [&hash, &id])?;
             }
-            tx.execute(
-                "UPDATE users SET token_version = token_version + 1 WHERE id = ?1",
-                [&id],
-            )?;
-            let version = tx.query_row(
-                "SELECT token_version FROM users WHERE id = ?1",
-                [&id],
-                |r| r.get(0),
-            )?;
+            tx.execute("UPDATE users SET token_version = token_version + 1 WHERE id = ?1", [&id])?;
+            let version = tx.query_row("SELECT token_version FROM users WHERE id = ?1", [&id], |r| r.get(0))?;
             tx.commit()?;
             Ok(version)
         })
@@ -178,8 +139,7 @@ impl Store {
                 rows.collect::<Result<_, _>>()?
             };
             let databases: Vec<String> = {
-                let mut stmt =
-                    tx.prepare("SELECT id FROM database_connections WHERE user_id = ?1")?;
+                let mut stmt = tx.prepare("SELECT id FROM database_connections WHERE user_id = ?1")?;
                 let rows = stmt.query_map([&id], |r| r.get(0))?;
                 rows.collect::<Result<_, _>>()?
             };
@@ -187,10 +147,7 @@ impl Store {
             tx.commit()?;
             let digests = digests
                 .into_iter()
-                .map(|d| {
-                    d.try_into()
-                        .map_err(|_| StoreError::Corrupt("key_hash is not 32 bytes".into()))
-                })
+                .map(|d| d.try_into().map_err(|_| StoreError::Corrupt("key_hash is not 32 bytes".into())))
                 .collect::<Result<_, _>>()?;
             Ok((digests, databases))
         })
@@ -200,10 +157,7 @@ impl Store {
     pub async fn touch_user(&self, id: &str) -> Result<(), StoreError> {
         let id = id.to_string();
         self.call(move |c| {
-            c.execute(
-                "UPDATE users SET last_active = ?1 WHERE id = ?2",
-                params![now_ms(), id],
-            )?;
+            c.execute("UPDATE users SET last_active = ?1 WHERE id = ?2", params![now_ms(), id])?;
             Ok(())
         })
         .await
@@ -215,37 +169,16 @@ mod tests {
     use super::*;
 
     fn new_user(email: &str) -> NewUser {
-        NewUser {
-            email: email.into(),
-            name: "N".into(),
-            password_hash: "h".into(),
-            role: "user".into(),
-        }
+        NewUser { email: email.into(), name: "N".into(), password_hash: "h".into(), role: "user".into() }
     }
 
     #[tokio::test]
     async fn emails_are_unique_case_insensitively() {
         let (store, dir) = super::super::open_temp();
-        let u = store
-            .create_user(new_user("A@Example.com"))
-            .await
-            .unwrap()
-            .unwrap();
+        let u = store.create_user(new_user("A@Example.com")).await.unwrap().unwrap();
         assert_eq!(u.email, "a@example.com");
-        assert!(store
-            .create_user(new_user("a@EXAMPLE.com"))
-            .await
-            .unwrap()
-            .is_none());
-        assert_eq!(
-            store
-                .user_by_email("A@EXAMPLE.COM")
-                .await
-                .unwrap()
-                .unwrap()
-                .id,
-            u.id
-        );
+        assert!(store.create_user(new_user("a@EXAMPLE.com")).await.unwrap().is_none());
+        assert_eq!(store.user_by_email("A@EXAMPLE.COM").await.unwrap().unwrap().id, u.id);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -65,11 +65,7 @@ pub fn remember_secret(secret: &str) {
         return;
     }
     let path = log_dir().join("secrets.txt");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
     // One write per line: appends from concurrent tests do not interleave.
     file.write_all(format!("{secret}\n").as_bytes()).unwrap();
 }
@@ -89,11 +85,7 @@ fn remember_secrets(request: Option<&Value>, response: &Value) {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Server {
@@ -126,19 +118,14 @@ impl Server {
         let log_path = log_dir().join(format!("altus4-{port}.log"));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_altus4"));
-        cmd.args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-        ])
-        .arg(&config_path)
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .env_remove("ALTUS4_MASTER_SECRET")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log);
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--config"])
+            .arg(&config_path)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env_remove("ALTUS4_MASTER_SECRET")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -157,33 +144,19 @@ impl Server {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = server
-                .client
-                .get(format!("{}/health", server.base))
-                .send()
-                .await
-            {
+            if let Ok(r) = server.client.get(format!("{}/health", server.base)).send().await {
                 if r.status() == StatusCode::OK {
                     break;
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "altus4 did not become healthy within 20 s"
-            );
+            assert!(Instant::now() < deadline, "altus4 did not become healthy within 20 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         server
     }
 
     /// Sends a request; returns status and parsed JSON body (every response must be JSON).
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        auth: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
+    pub async fn call(&self, method: Method, path: &str, auth: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(auth) = auth {
             req = req.header("authorization", format!("Bearer {auth}"));
@@ -194,18 +167,10 @@ impl Server {
         let resp = req.send().await.expect("request completes");
         let status = resp.status();
         let text = resp.text().await.unwrap();
-        let json: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("non-JSON response {status}: {text}"));
+        let json: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON response {status}: {text}"));
         remember_secrets(body.as_ref(), &json);
-        assert!(
-            json["meta"]["requestId"].is_string(),
-            "envelope without meta: {json}"
-        );
-        assert_eq!(
-            json["success"].as_bool(),
-            Some(status.is_success()),
-            "success flag vs status: {json}"
-        );
+        assert!(json["meta"]["requestId"].is_string(), "envelope without meta: {json}");
+        assert_eq!(json["success"].as_bool(), Some(status.is_success()), "success flag vs status: {json}");
         (status, json)
     }
 
@@ -220,11 +185,7 @@ impl Server {
     /// Registers an account and returns its login token.
     pub async fn register(&self, email: &str) -> String {
         let (status, body) = self
-            .post(
-                "/api/v1/auth/register",
-                None,
-                json!({"email": email, "password": "correct horse battery", "name": "Test User"}),
-            )
+            .post("/api/v1/auth/register", None, json!({"email": email, "password": "correct horse battery", "name": "Test User"}))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["data"]["token"].as_str().unwrap().to_string()
@@ -233,17 +194,10 @@ impl Server {
     /// Creates an API key with the given permissions; returns (secret, key id).
     pub async fn create_key(&self, token: &str, permissions: &[&str]) -> (String, String) {
         let (status, body) = self
-            .post(
-                "/api/v1/keys",
-                Some(token),
-                json!({"name": "test key", "environment": "test", "permissions": permissions}),
-            )
+            .post("/api/v1/keys", Some(token), json!({"name": "test key", "environment": "test", "permissions": permissions}))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        (
-            body["data"]["secretKey"].as_str().unwrap().into(),
-            body["data"]["apiKey"]["id"].as_str().unwrap().into(),
-        )
+        (body["data"]["secretKey"].as_str().unwrap().into(), body["data"]["apiKey"]["id"].as_str().unwrap().into())
     }
 
     /// Creates an administrator through the operator's CLI (`altus4 create-admin`) and logs in;
@@ -256,18 +210,8 @@ impl Server {
             .env("ALTUS4_ADMIN_PASSWORD", password)
             .output()
             .unwrap();
-        assert!(
-            created.status.success(),
-            "{}",
-            String::from_utf8_lossy(&created.stderr)
-        );
-        let (status, body) = self
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({"email": email, "password": password}),
-            )
-            .await;
+        assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+        let (status, body) = self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["data"]["user"]["role"], "admin");
         body["data"]["token"].as_str().unwrap().to_string()
@@ -278,13 +222,7 @@ impl Server {
         self.add_database_as(token, database, "root", "").await
     }
 
-    pub async fn add_database_as(
-        &self,
-        token: &str,
-        database: &str,
-        user: &str,
-        password: &str,
-    ) -> String {
+    pub async fn add_database_as(&self, token: &str, database: &str, user: &str, password: &str) -> String {
         let body = json!({"name": format!("{database} db"), "host": MARIADB_HOST, "port": MARIADB_PORT,
                           "database": database, "username": user, "password": password});
         let (status, body) = self.post("/api/v1/databases", Some(token), body).await;
@@ -301,12 +239,7 @@ impl Server {
         let token = self.register(email).await;
         let (key, key_id) = self.create_key(&token, &["search", "keys:read"]).await;
         let db = self.add_database(&token, "sakila").await;
-        Tenant {
-            token,
-            key,
-            key_id,
-            db,
-        }
+        Tenant { token, key, key_id, db }
     }
 
     /// What the server has logged so far.
@@ -329,11 +262,7 @@ impl Server {
 
     /// Sends a signal (e.g. "HUP", "TERM") to the server process.
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
         assert!(status.success());
     }
 
@@ -379,9 +308,9 @@ pub async fn mariadb(database: Option<&str>) -> mysql_async::Conn {
         .user(Some("root"))
         .prefer_socket(false)
         .db_name(database);
-    mysql_async::Conn::new(opts).await.expect(
-        "MariaDB must be running on 127.0.0.1:3306 (root, empty password); run scripts/test.sh",
-    )
+    mysql_async::Conn::new(opts)
+        .await
+        .expect("MariaDB must be running on 127.0.0.1:3306 (root, empty password); run scripts/test.sh")
 }
 
 pub fn is_html_safe(s: &str) -> bool {

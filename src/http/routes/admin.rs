@@ -20,9 +20,7 @@ use crate::http::views::iso;
 use crate::store::{AuditFilter, AuditRecord};
 
 pub fn reload(app: &App) -> Result<Reply, ApiError> {
-    let tiers = app
-        .reload_tiers()
-        .map_err(|e| ApiError::validation("config", e))?;
+    let tiers = app.reload_tiers().map_err(|e| ApiError::validation("config", e))?;
     tracing::info!(target: "security", event = "config_reloaded", ?tiers, "rate-limit tiers reloaded");
     Ok(Reply::ok(json!({ "reloaded": true, "tiers": tiers })))
 }
@@ -57,36 +55,17 @@ async fn audit_page(app: &App, filter: AuditFilter) -> Result<Value, ApiError> {
 
 /// `GET /api/v1/audit?limit&offset&action=<prefix>[&userId=<id>]`: read-only; `userId` (any
 /// account) is for admins, everyone else sees their own account's rows.
-pub async fn audit_trail(
-    app: &App,
-    principal: &Principal,
-    query: Fields,
-) -> Result<Reply, ApiError> {
+pub async fn audit_trail(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
     let (limit, offset) = page(&query)?;
     let action_prefix = query.opt_str("action", 1, 64)?;
     let is_admin = principal.require(Permission::Admin).is_ok();
     let user_id = match query.opt_str("userId", 1, 64)? {
         Some(other) if is_admin => Some(other),
-        Some(_) => {
-            return Err(ApiError::InsufficientPermissions {
-                required: Permission::Admin.as_str(),
-            })
-        }
+        Some(_) => return Err(ApiError::InsufficientPermissions { required: Permission::Admin.as_str() }),
         None if is_admin => None,
         None => Some(principal.user_id.clone()),
     };
-    Ok(Reply::ok(
-        audit_page(
-            app,
-            AuditFilter {
-                user_id,
-                action_prefix,
-                limit,
-                offset,
-            },
-        )
-        .await?,
-    ))
+    Ok(Reply::ok(audit_page(app, AuditFilter { user_id, action_prefix, limit, offset }).await?))
 }
 
 /// `GET /api/v1/admin/incidents`: blocks and restrictions in force, and recent incidents.
@@ -105,23 +84,14 @@ pub async fn incidents(app: &App, query: Fields) -> Result<Reply, ApiError> {
         .iter()
         .map(|(key_id, until)| json!({ "keyId": key_id, "until": iso(*until as i64) }))
         .collect();
-    let filter = AuditFilter {
-        user_id: None,
-        action_prefix: Some("incident.".into()),
-        limit,
-        offset,
-    };
+    let filter = AuditFilter { user_id: None, action_prefix: Some("incident.".into()), limit, offset };
     let recent = audit_page(app, filter).await?;
-    Ok(Reply::ok(
-        json!({ "blocks": blocks, "restrictedKeys": restricted, "incidents": recent }),
-    ))
+    Ok(Reply::ok(json!({ "blocks": blocks, "restrictedKeys": restricted, "incidents": recent })))
 }
 
 /// `DELETE /api/v1/admin/blocks/{ip}`: lifts a block before it expires.
 pub async fn lift_block(app: &App, ip: &str) -> Result<Reply, ApiError> {
-    let addr: IpAddr = ip
-        .parse()
-        .map_err(|_| ApiError::validation("ip", "ip must be an IPv4 or IPv6 address"))?;
+    let addr: IpAddr = ip.parse().map_err(|_| ApiError::validation("ip", "ip must be an IPv4 or IPv6 address"))?;
     if !app.incidents.lift(addr).await.map_err(ApiError::Busy)? {
         return Err(ApiError::NotFound { what: "block" });
     }

@@ -5,12 +5,12 @@
 use serde_json::{json, Value};
 
 use crate::app::App;
-use crate::engine::rows::html_escape;
 use crate::error::ApiError;
 use crate::http::authn::Principal;
 use crate::http::body::Fields;
 use crate::http::envelope::Reply;
 use crate::http::views::iso;
+use crate::engine::rows::html_escape;
 use crate::store::{now_ms, DayStats, SearchEntry};
 
 const DAY_MS: i64 = 86_400_000;
@@ -25,10 +25,7 @@ fn per_search(days: &[DayStats], figure: fn(&DayStats) -> f64) -> f64 {
     if n == 0 {
         return 0.0;
     }
-    days.iter()
-        .map(|d| figure(d) * d.searches as f64)
-        .sum::<f64>()
-        / n as f64
+    days.iter().map(|d| figure(d) * d.searches as f64).sum::<f64>() / n as f64
 }
 
 fn entry_json(e: &SearchEntry) -> Value {
@@ -45,38 +42,23 @@ fn entry_json(e: &SearchEntry) -> Value {
 }
 
 pub(crate) fn page(query: &Fields) -> Result<(i64, i64), ApiError> {
-    Ok((
-        query.opt_int("limit", 1, 100)?.unwrap_or(20),
-        query.opt_int("offset", 0, 1_000_000)?.unwrap_or(0),
-    ))
+    Ok((query.opt_int("limit", 1, 100)?.unwrap_or(20), query.opt_int("offset", 0, 1_000_000)?.unwrap_or(0)))
 }
 
 /// The window `startDate`..now (RFC 3339 or YYYY-MM-DD), or the last `period` (day, week,
 /// month; default month).
 fn since(query: &Fields) -> Result<(i64, String), ApiError> {
     if let Some(start) = query.opt_str("startDate", 1, 64)? {
-        let ms = parse_date(&start).ok_or_else(|| {
-            ApiError::validation(
-                "startDate",
-                "startDate must be a date (YYYY-MM-DD) or RFC 3339 date-time",
-            )
-        })?;
+        let ms = parse_date(&start).ok_or_else(|| ApiError::validation("startDate", "startDate must be a date (YYYY-MM-DD) or RFC 3339 date-time"))?;
         return Ok((ms, "custom".into()));
     }
-    let period = query
-        .opt_str("period", 1, 16)?
-        .unwrap_or_else(|| "month".into());
+    let period = query.opt_str("period", 1, 16)?.unwrap_or_else(|| "month".into());
     let days = match period.as_str() {
         "day" => 1,
         "week" => 7,
         "month" => 30,
         "year" => 365,
-        _ => {
-            return Err(ApiError::validation(
-                "period",
-                "period must be day, week, month or year",
-            ))
-        }
+        _ => return Err(ApiError::validation("period", "period must be day, week, month or year")),
     };
     Ok((now_ms() - days * DAY_MS, period))
 }
@@ -87,46 +69,27 @@ fn parse_date(text: &str) -> Option<i64> {
         return Some((t.unix_timestamp_nanos() / 1_000_000) as i64);
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format)
-        .ok()
-        .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
+    time::Date::parse(text, &format).ok().map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
 }
 
 /// `GET /api/v1/search/history`
 pub async fn history(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
     let (limit, offset) = page(&query)?;
-    let (items, _) = app
-        .store
-        .search_history(&principal.user_id, limit, offset)
-        .await?;
-    Ok(Reply::ok(Value::Array(
-        items.iter().map(entry_json).collect(),
-    )))
+    let (items, _) = app.store.search_history(&principal.user_id, limit, offset).await?;
+    Ok(Reply::ok(Value::Array(items.iter().map(entry_json).collect())))
 }
 
 /// `GET /api/v1/analytics/search-history`
-pub async fn search_history(
-    app: &App,
-    principal: &Principal,
-    query: Fields,
-) -> Result<Reply, ApiError> {
+pub async fn search_history(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
     let (limit, offset) = page(&query)?;
-    let (items, total) = app
-        .store
-        .search_history(&principal.user_id, limit, offset)
-        .await?;
-    Ok(Reply::ok(
-        json!({ "searches": items.iter().map(entry_json).collect::<Vec<_>>(), "totalCount": total }),
-    ))
+    let (items, total) = app.store.search_history(&principal.user_id, limit, offset).await?;
+    Ok(Reply::ok(json!({ "searches": items.iter().map(entry_json).collect::<Vec<_>>(), "totalCount": total })))
 }
 
 /// `GET /api/v1/search/trends`
 pub async fn trends(app: &App, principal: &Principal) -> Result<Reply, ApiError> {
     let since = now_ms() - 30 * DAY_MS;
-    let popular = app
-        .store
-        .popular_queries(&principal.user_id, since, 10)
-        .await?;
+    let popular = app.store.popular_queries(&principal.user_id, since, 10).await?;
     let days = app.store.search_days(&principal.user_id, since).await?;
     Ok(Reply::ok(json!({
         "totalSearches": days.iter().map(|d| d.searches).sum::<i64>(),
@@ -136,16 +99,9 @@ pub async fn trends(app: &App, principal: &Principal) -> Result<Reply, ApiError>
 }
 
 /// `GET /api/v1/search/suggestions?query=pre`
-pub async fn suggestions(
-    app: &App,
-    principal: &Principal,
-    query: Fields,
-) -> Result<Reply, ApiError> {
+pub async fn suggestions(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
     let prefix = query.req_str("query", 1, 100)?;
-    let found = app
-        .store
-        .query_suggestions(&principal.user_id, &prefix, 10)
-        .await?;
+    let found = app.store.query_suggestions(&principal.user_id, &prefix, 10).await?;
     let top = found.first().map_or(1, |(_, n)| *n).max(1) as f64;
     let suggestions: Vec<Value> = found
         .iter()
@@ -155,17 +111,10 @@ pub async fn suggestions(
 }
 
 /// `GET /api/v1/analytics/popular-queries`
-pub async fn popular_queries(
-    app: &App,
-    principal: &Principal,
-    query: Fields,
-) -> Result<Reply, ApiError> {
+pub async fn popular_queries(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
     let (since, _) = since(&query)?;
     let limit = query.opt_int("limit", 1, 100)?.unwrap_or(10);
-    let popular = app
-        .store
-        .popular_queries(&principal.user_id, since, limit)
-        .await?;
+    let popular = app.store.popular_queries(&principal.user_id, since, limit).await?;
     Ok(Reply::ok(Value::Array(
         popular
             .iter()
@@ -182,11 +131,7 @@ pub async fn popular_queries(
 }
 
 /// `GET /api/v1/analytics/search-trends`
-pub async fn search_trends(
-    app: &App,
-    principal: &Principal,
-    query: Fields,
-) -> Result<Reply, ApiError> {
+pub async fn search_trends(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
     let (since, period) = since(&query)?;
     let days = app.store.search_days(&principal.user_id, since).await?;
     Ok(Reply::ok(json!({
@@ -201,11 +146,7 @@ pub async fn search_trends(
 }
 
 /// `GET /api/v1/analytics/performance`
-pub async fn performance(
-    app: &App,
-    principal: &Principal,
-    query: Fields,
-) -> Result<Reply, ApiError> {
+pub async fn performance(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
     let (since, _) = since(&query)?;
     let days = app.store.search_days(&principal.user_id, since).await?;
     let span_days = ((now_ms() - since) as f64 / DAY_MS as f64).max(1.0);
@@ -282,47 +223,29 @@ pub async fn insights(app: &App, principal: &Principal) -> Result<Reply, ApiErro
         }
         let empty = app.store.zero_result_queries(user, since, 5).await?;
         if !empty.is_empty() {
-            let list: Vec<String> = empty
-                .iter()
-                .map(|(q, n)| format!("\"{}\" ({n})", html_escape(q)))
-                .collect();
+            let list: Vec<String> = empty.iter().map(|(q, n)| format!("\"{}\" ({n})", html_escape(q))).collect();
             insights.push(json!({"type": "recommendation", "title": "Queries that found nothing",
                 "description": format!("These found no rows: {}. Check the FULLTEXT indexes cover the columns users expect, or use POST /api/v1/search/analyze.", list.join(", ")),
                 "confidence": 1.0}));
         }
     }
-    Ok(Reply::ok(
-        json!({ "insights": insights, "generatedAt": iso(now_ms()) }),
-    ))
+    Ok(Reply::ok(json!({ "insights": insights, "generatedAt": iso(now_ms()) })))
 }
 
 /// Resident memory of this process in bytes, from /proc (0 where unavailable).
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
         .map_or(0, |kib| kib * 1024)
 }
 
 /// CPU seconds this process has used, from /proc (0 where unavailable).
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
     // Fields after the command name (which may contain spaces) end with ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -353,10 +276,7 @@ pub async fn system_overview(app: &App) -> Result<Reply, ApiError> {
 pub async fn user_activity(app: &App, query: Fields) -> Result<Reply, ApiError> {
     let (since, period) = since(&query)?;
     let counts = app.store.system_counts(since).await?;
-    let top = app
-        .store
-        .top_users(since, query.opt_int("limit", 1, 100)?.unwrap_or(10))
-        .await?;
+    let top = app.store.top_users(since, query.opt_int("limit", 1, 100)?.unwrap_or(10)).await?;
     Ok(Reply::ok(json!({
         "period": period,
         "activeUsers": counts.active_users,
@@ -372,19 +292,11 @@ pub async fn user_activity(app: &App, query: Fields) -> Result<Reply, ApiError> 
 pub async fn performance_metrics(app: &App) -> Result<Reply, ApiError> {
     use std::sync::atomic::Ordering::Relaxed;
     let m = &app.metrics;
-    let (requests, errors, micros) = (
-        m.requests.load(Relaxed),
-        m.errors.load(Relaxed),
-        m.total_micros.load(Relaxed),
-    );
+    let (requests, errors, micros) = (m.requests.load(Relaxed), m.errors.load(Relaxed), m.total_micros.load(Relaxed));
     let uptime = app.started.elapsed().as_secs_f64().max(1e-3);
     let health = system_health(app);
     let disk: u64 = std::fs::read_dir(&app.config.storage.data_dir)
-        .map(|dir| {
-            dir.filter_map(|e| e.ok()?.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
+        .map(|dir| dir.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
         .unwrap_or(0);
     Ok(Reply::ok(json!({
         "system": {

@@ -5,8 +5,8 @@
 use serde_json::{json, Value};
 
 use crate::app::App;
-use crate::engine::pool::{self, PoolError, PoolMsg};
 use crate::engine::{ident, rows};
+use crate::engine::pool::{self, PoolError, PoolMsg};
 use crate::error::ApiError;
 use crate::http::authn::Principal;
 use crate::http::body::Fields;
@@ -26,23 +26,15 @@ pub fn unavailable(e: &PoolError) -> ApiError {
 /// A UUID in any of its spellings (upper case, braces, no hyphens) as stored: lower-case,
 /// hyphenated.
 pub fn canonical_id(id: &str) -> Option<String> {
-    uuid::Uuid::parse_str(id)
-        .ok()
-        .map(|u| u.hyphenated().to_string())
+    uuid::Uuid::parse_str(id).ok().map(|u| u.hyphenated().to_string())
 }
 
 async fn owned(app: &App, principal: &Principal, id: &str) -> Result<DatabaseRecord, ApiError> {
     // Ids are UUIDs; anything else cannot exist.
     let id = canonical_id(id).ok_or(ApiError::NotFound { what: "database" })?;
-    let record = app
-        .store
-        .database_of_user(&principal.user_id, &id)
-        .await?
-        .ok_or(ApiError::NotFound { what: "database" })?;
-    debug_assert_eq!(
-        record.user_id, principal.user_id,
-        "store queries are owner-scoped"
-    );
+    let record =
+        app.store.database_of_user(&principal.user_id, &id).await?.ok_or(ApiError::NotFound { what: "database" })?;
+    debug_assert_eq!(record.user_id, principal.user_id, "store queries are owner-scoped");
     Ok(record)
 }
 
@@ -69,58 +61,27 @@ fn settings(fields: &Fields, base: Option<&DatabaseRecord>) -> Result<Settings, 
     };
     let name = text("name", 255, base.map(|b| &b.name))?;
     let host = text("host", 255, base.map(|b| &b.host))?;
-    if host
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '/')
-    {
-        return Err(ApiError::validation(
-            "host",
-            "host must be a host name or IP address",
-        ));
+    if host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+        return Err(ApiError::validation("host", "host must be a host name or IP address"));
     }
-    let port = fields
-        .opt_int("port", 1, 65535)?
-        .map(|p| p as u16)
-        .or(base.map(|b| b.port))
-        .unwrap_or(3306);
+    let port = fields.opt_int("port", 1, 65535)?.map(|p| p as u16).or(base.map(|b| b.port)).unwrap_or(3306);
     let database = text("database", ident::MAX_LEN, base.map(|b| &b.database_name))?;
     if !ident::is_valid(&database) {
-        return Err(ApiError::validation(
-            "database",
-            "database must be a valid database name",
-        ));
+        return Err(ApiError::validation("database", "database must be a valid database name"));
     }
     let username = text("username", MAX_USERNAME, base.map(|b| &b.username))?;
     let password = match fields.raw("password") {
         None if required => Some(None),
         None => None,
         Some(serde_json::Value::Null) => Some(None),
-        Some(_) => Some(Some(Secret::new(
-            fields.req_raw_str("password", MAX_PASSWORD_BYTES)?,
-        ))),
+        Some(_) => Some(Some(Secret::new(fields.req_raw_str("password", MAX_PASSWORD_BYTES)?))),
     };
-    let ssl = fields
-        .opt_bool("ssl")?
-        .or(fields.opt_bool("sslEnabled")?)
-        .or(base.map(|b| b.ssl_enabled))
-        .unwrap_or(false);
-    Ok(Settings {
-        name,
-        host,
-        port,
-        database,
-        username,
-        password,
-        ssl,
-    })
+    let ssl = fields.opt_bool("ssl")?.or(fields.opt_bool("sslEnabled")?).or(base.map(|b| b.ssl_enabled)).unwrap_or(false);
+    Ok(Settings { name, host, port, database, username, password, ssl })
 }
 
 /// Checks that the settings connect, before anything is stored: a typo is reported now.
-async fn probe(
-    app: &App,
-    s: &Settings,
-    password: Option<Secret<String>>,
-) -> Result<pool::ServerInfo, ApiError> {
+async fn probe(app: &App, s: &Settings, password: Option<Secret<String>>) -> Result<pool::ServerInfo, ApiError> {
     let spec = pool::PoolSpec {
         host: s.host.clone(),
         port: s.port,
@@ -130,9 +91,7 @@ async fn probe(
         ssl: s.ssl,
         limits: app.pool_limits(),
     };
-    let server = pool::probe(&spec)
-        .await
-        .map_err(|e| ApiError::ConnectionFailed(e.to_string()))?;
+    let server = pool::probe(&spec).await.map_err(|e| ApiError::ConnectionFailed(e.to_string()))?;
     tracing::debug!(version = %server.version, latency_ms = server.latency.as_millis() as u64, "database probe succeeded");
     Ok(server)
 }
@@ -166,12 +125,7 @@ pub async fn create(app: &App, principal: &Principal, fields: Fields) -> Result<
 
 /// `PUT /api/v1/databases/{id}`: changed connection settings are checked before they are kept;
 /// the database's pool restarts with them.
-pub async fn update(
-    app: &App,
-    principal: &Principal,
-    id: &str,
-    fields: Fields,
-) -> Result<Reply, ApiError> {
+pub async fn update(app: &App, principal: &Principal, id: &str, fields: Fields) -> Result<Reply, ApiError> {
     let current = owned(app, principal, id).await?;
     let s = settings(&fields, Some(&current))?;
     let password = match &s.password {
@@ -258,9 +212,7 @@ pub async fn statuses(app: &App, principal: &Principal) -> Result<Reply, ApiErro
 
 pub async fn list(app: &App, principal: &Principal) -> Result<Reply, ApiError> {
     let dbs = app.store.databases_of_user(&principal.user_id).await?;
-    Ok(Reply::ok(Value::Array(
-        dbs.iter().map(views::database).collect(),
-    )))
+    Ok(Reply::ok(Value::Array(dbs.iter().map(views::database).collect())))
 }
 
 pub async fn get(app: &App, principal: &Principal, id: &str) -> Result<Reply, ApiError> {
@@ -273,33 +225,22 @@ pub async fn get(app: &App, principal: &Principal, id: &str) -> Result<Reply, Ap
 
 pub async fn delete(app: &App, principal: &Principal, id: &str) -> Result<Reply, ApiError> {
     let record = owned(app, principal, id).await?;
-    if !app
-        .store
-        .delete_database(&principal.user_id, &record.id)
-        .await?
-    {
+    if !app.store.delete_database(&principal.user_id, &record.id).await? {
         return Err(ApiError::NotFound { what: "database" });
     }
     app.drop_pool(&record.id).await;
     app.forget_searches(&principal.user_id);
     tracing::info!(target: "security", event = "database_removed", database = %record.id, user = %principal.user_id);
-    Ok(Reply::ok(
-        json!({ "message": "Database connection removed successfully" }),
-    ))
+    Ok(Reply::ok(json!({ "message": "Database connection removed successfully" })))
 }
 
 pub async fn schema(app: &App, principal: &Principal, id: &str) -> Result<Reply, ApiError> {
     let record = owned(app, principal, id).await?;
     let pool = app.pool(&record).await?;
     let timeout = app.config.connect_timeout() + app.config.query_timeout() * 2;
-    let schema = pool::ask(&pool, timeout, |reply| PoolMsg::Schema {
-        refresh: true,
-        reply,
-    })
-    .await
-    .and_then(|answer| answer)
-    .map_err(|e| unavailable(&e))?;
-    Ok(Reply::ok(
-        serde_json::to_value(&*schema).map_err(ApiError::internal)?,
-    ))
+    let schema = pool::ask(&pool, timeout, |reply| PoolMsg::Schema { refresh: true, reply })
+        .await
+        .and_then(|answer| answer)
+        .map_err(|e| unavailable(&e))?;
+    Ok(Reply::ok(serde_json::to_value(&*schema).map_err(ApiError::internal)?))
 }

@@ -31,42 +31,28 @@ pub struct KeySpec {
 
 fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
     let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
-            ApiError::validation(field, format!("{field} must be an RFC 3339 date-time"))
-        })?;
+        .map_err(|_| ApiError::validation(field, format!("{field} must be an RFC 3339 date-time")))?;
     Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 /// Validates a key body; `defaults` supplies what an omitted field means.
-pub fn key_spec(
-    fields: &Fields,
-    principal: &Principal,
-    tiers: &Tiers,
-    defaults: KeySpec,
-) -> Result<KeySpec, ApiError> {
+pub fn key_spec(fields: &Fields, principal: &Principal, tiers: &Tiers, defaults: KeySpec) -> Result<KeySpec, ApiError> {
     let name = fields.opt_str("name", 3, 255)?.unwrap_or(defaults.name);
     let environment = match fields.opt_str("environment", 1, 16)? {
-        Some(e) => Environment::parse(&e).ok_or_else(|| {
-            ApiError::validation("environment", "environment must be 'test' or 'live'")
-        })?,
+        Some(e) => Environment::parse(&e)
+            .ok_or_else(|| ApiError::validation("environment", "environment must be 'test' or 'live'"))?,
         None => defaults.environment,
     };
     let permissions = match fields.opt_str_array("permissions", Permission::ALL.len(), 32)? {
         Some(names) if names.is_empty() => {
-            return Err(ApiError::validation(
-                "permissions",
-                "permissions must not be empty",
-            ))
+            return Err(ApiError::validation("permissions", "permissions must not be empty"))
         }
         Some(names) => {
             let mut perms = Vec::new();
             for n in &names {
                 let p = Permission::parse(n).ok_or_else(|| {
                     let known: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
-                    ApiError::validation(
-                        "permissions",
-                        format!("unknown permission '{n}'; known: {}", known.join(", ")),
-                    )
+                    ApiError::validation("permissions", format!("unknown permission '{n}'; known: {}", known.join(", ")))
                 })?;
                 if !perms.contains(&p) {
                     perms.push(p);
@@ -84,10 +70,7 @@ pub fn key_spec(
         Some(t) if tiers.exists(&t) => t,
         Some(_) => {
             let names = tiers.names().join(", ");
-            return Err(ApiError::validation(
-                "rateLimitTier",
-                format!("rateLimitTier must be one of {names}"),
-            ));
+            return Err(ApiError::validation("rateLimitTier", format!("rateLimitTier must be one of {names}")));
         }
         None => defaults.tier,
     };
@@ -95,29 +78,17 @@ pub fn key_spec(
         Some(text) => {
             let at = parse_time("expiresAt", &text)?;
             if at <= now_ms() {
-                return Err(ApiError::validation(
-                    "expiresAt",
-                    "expiresAt must be in the future",
-                ));
+                return Err(ApiError::validation("expiresAt", "expiresAt must be in the future"));
             }
             // 9999-12-31T23:59:59Z: later instants cannot be written back as RFC 3339.
             if at > 253_402_300_799_000 {
-                return Err(ApiError::validation(
-                    "expiresAt",
-                    "expiresAt must be before the year 10000",
-                ));
+                return Err(ApiError::validation("expiresAt", "expiresAt must be before the year 10000"));
             }
             Some(at)
         }
         None => defaults.expires_at,
     };
-    Ok(KeySpec {
-        name,
-        environment,
-        permissions,
-        tier,
-        expires_at,
-    })
+    Ok(KeySpec { name, environment, permissions, tier, expires_at })
 }
 
 /// Generates a key for `spec`: returns the stored record and the plaintext, shown once.
@@ -137,9 +108,7 @@ pub fn new_key(user_id: &str, spec: KeySpec) -> (NewKey, String) {
 }
 
 pub fn created(record: &KeyRecord, secret: String) -> Reply {
-    Reply::created(
-        json!({ "apiKey": views::key(record), "secretKey": secret, "warning": SHOWN_ONCE }),
-    )
+    Reply::created(json!({ "apiKey": views::key(record), "secretKey": secret, "warning": SHOWN_ONCE }))
 }
 
 pub async fn create(app: &App, principal: &Principal, fields: Fields) -> Result<Reply, ApiError> {
@@ -147,10 +116,7 @@ pub async fn create(app: &App, principal: &Principal, fields: Fields) -> Result<
         return Err(ApiError::validation("name", "name is required"));
     }
     if !fields.has("environment") {
-        return Err(ApiError::validation(
-            "environment",
-            "environment is required",
-        ));
+        return Err(ApiError::validation("environment", "environment is required"));
     }
     let defaults = KeySpec {
         name: String::new(),
@@ -168,20 +134,14 @@ pub async fn create(app: &App, principal: &Principal, fields: Fields) -> Result<
 
 pub async fn list(app: &App, principal: &Principal) -> Result<Reply, ApiError> {
     let keys = app.store.keys_of_user(&principal.user_id).await?;
-    Ok(Reply::ok(Value::Array(
-        keys.iter().map(views::key).collect(),
-    )))
+    Ok(Reply::ok(Value::Array(keys.iter().map(views::key).collect())))
 }
 
 /// A key of the caller's account that the caller may manage: a caller can only manage keys
 /// whose permissions it holds itself, so a `keys:write` key cannot take over a stronger key.
 async fn manageable(app: &App, principal: &Principal, key_id: &str) -> Result<KeyRecord, ApiError> {
     let key_id = canonical_id(key_id).ok_or(ApiError::NotFound { what: "API key" })?;
-    let key = app
-        .store
-        .key_of_user(&principal.user_id, &key_id)
-        .await?
-        .ok_or(ApiError::NotFound { what: "API key" })?;
+    let key = app.store.key_of_user(&principal.user_id, &key_id).await?.ok_or(ApiError::NotFound { what: "API key" })?;
     for &p in &key.permissions {
         principal.require(p)?;
     }
@@ -190,10 +150,7 @@ async fn manageable(app: &App, principal: &Principal, key_id: &str) -> Result<Ke
 
 fn refuse_if_revoked(key: &KeyRecord) -> Result<(), ApiError> {
     if key.revoked_at.is_some() {
-        return Err(ApiError::validation(
-            "keyId",
-            "this key is revoked; revocation is final (create a new key)",
-        ));
+        return Err(ApiError::validation("keyId", "this key is revoked; revocation is final (create a new key)"));
     }
     Ok(())
 }
@@ -204,31 +161,17 @@ pub async fn revoke(app: &App, principal: &Principal, key_id: &str) -> Result<Re
         return Err(ApiError::NotFound { what: "API key" });
     }
     tracing::info!(target: "security", event = "key_revoked", key_id = %key_id, user = %principal.user_id);
-    Ok(Reply::ok(
-        json!({ "revoked": true, "message": "API key revoked successfully" }),
-    ))
+    Ok(Reply::ok(json!({ "revoked": true, "message": "API key revoked successfully" })))
 }
 
 /// `GET /api/v1/keys/{keyId}/usage`: counters (written in batches, so a second or so behind)
 /// and the key's current rate-limit state, without counting this look as a request of the key.
 pub async fn usage(app: &App, principal: &Principal, key_id: &str) -> Result<Reply, ApiError> {
     let key_id = &canonical_id(key_id).ok_or(ApiError::NotFound { what: "API key" })?;
-    let key = app
-        .store
-        .key_of_user(&principal.user_id, key_id)
-        .await?
-        .ok_or(ApiError::NotFound { what: "API key" })?;
+    let key = app.store.key_of_user(&principal.user_id, key_id).await?.ok_or(ApiError::NotFound { what: "API key" })?;
     let tier = app.tiers().get(&key.rate_limit_tier);
-    let decision = app
-        .limits
-        .peek(&key.id, Arc::clone(&tier))
-        .await
-        .map_err(ApiError::Busy)?;
-    let state = Admission {
-        decision,
-        tier,
-        now_ms: app.clock.now_ms(),
-    };
+    let decision = app.limits.peek(&key.id, Arc::clone(&tier)).await.map_err(ApiError::Busy)?;
+    let state = Admission { decision, tier, now_ms: app.clock.now_ms() };
     Ok(Reply::ok(json!({
         "keyId": key.id,
         "usageCount": key.usage_count,
@@ -245,12 +188,7 @@ pub fn rate_limit(admission: Option<&Admission>) -> Reply {
 
 /// `PUT /api/v1/keys/{keyId}`: name, permissions, tier, expiry (`null` clears it), isActive.
 /// The key is evicted from the cache before the answer, so the change applies to the next request.
-pub async fn update(
-    app: &App,
-    principal: &Principal,
-    key_id: &str,
-    fields: Fields,
-) -> Result<Reply, ApiError> {
+pub async fn update(app: &App, principal: &Principal, key_id: &str, fields: Fields) -> Result<Reply, ApiError> {
     let existing = manageable(app, principal, key_id).await?;
     refuse_if_revoked(&existing)?;
     let key_id = &existing.id;
@@ -294,12 +232,7 @@ pub async fn regenerate(app: &App, principal: &Principal, key_id: &str) -> Resul
     let generated = apikey::generate(env);
     let (record, old) = app
         .store
-        .regenerate_key(
-            &principal.user_id,
-            key_id,
-            generated.prefix,
-            generated.digest,
-        )
+        .regenerate_key(&principal.user_id, key_id, generated.prefix, generated.digest)
         .await?
         .ok_or(ApiError::NotFound { what: "API key" })?;
     app.evict_key(old).await?;

@@ -22,11 +22,7 @@ pub async fn setup(app: &App, principal: &Principal, fields: Fields) -> Result<R
     };
     let spec = keys::key_spec(&fields, principal, &app.tiers(), defaults)?;
     let (new, secret) = keys::new_key(&principal.user_id, spec);
-    let record = app
-        .store
-        .create_first_key(new)
-        .await?
-        .ok_or(ApiError::ApiKeyExists)?;
+    let record = app.store.create_first_key(new).await?.ok_or(ApiError::ApiKeyExists)?;
     tracing::info!(target: "security", event = "key_created", key_prefix = %record.key_prefix, user = %principal.user_id);
     Ok(keys::created(&record, secret))
 }

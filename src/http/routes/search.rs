@@ -8,15 +8,15 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::audit::Origin;
+use crate::incidents::injection;
+use crate::engine::{ident, rows};
 use crate::engine::pool::PoolError;
 use crate::engine::search::{self, Limits, Mode, SearchError, Target};
-use crate::engine::{ident, rows};
 use crate::error::ApiError;
 use crate::http::authn::{Principal, Via};
 use crate::http::body::Fields;
 use crate::http::envelope::Reply;
 use crate::http::routes::databases::{canonical_id, unavailable};
-use crate::incidents::injection;
 use crate::store::{DatabaseRecord, SearchEntry};
 
 pub const MAX_DATABASES: usize = 10;
@@ -25,18 +25,11 @@ pub const MAX_LIMIT: i64 = 100;
 pub const MAX_OFFSET: i64 = 10_000;
 const MAX_NAMES: usize = 50;
 
-fn request(
-    fields: &Fields,
-    max_chars: usize,
-) -> Result<(search::Request, Option<Vec<String>>), ApiError> {
+fn request(fields: &Fields, max_chars: usize) -> Result<(search::Request, Option<Vec<String>>), ApiError> {
     let query = fields.req_str("query", 1, max_chars)?;
     let mode = match fields.opt_str("searchMode", 1, 32)? {
-        Some(m) => Mode::parse(&m).ok_or_else(|| {
-            ApiError::validation(
-                "searchMode",
-                "searchMode must be one of natural, boolean, semantic",
-            )
-        })?,
+        Some(m) => Mode::parse(&m)
+            .ok_or_else(|| ApiError::validation("searchMode", "searchMode must be one of natural, boolean, semantic"))?,
         None => Mode::Natural,
     };
     let databases = match fields.opt_str_array("databases", MAX_DATABASES, 64)? {
@@ -44,10 +37,7 @@ fn request(
             ids.iter()
                 .map(|id| {
                     canonical_id(id).ok_or_else(|| {
-                        ApiError::validation(
-                            "databases",
-                            format!("databases: '{}' is not a UUID", id.escape_debug()),
-                        )
+                        ApiError::validation("databases", format!("databases: '{}' is not a UUID", id.escape_debug()))
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
@@ -57,10 +47,7 @@ fn request(
     let names = |field: &str| -> Result<Option<Vec<String>>, ApiError> {
         let names = fields.opt_str_array(field, MAX_NAMES, ident::MAX_LEN)?;
         if let Some(bad) = names.iter().flatten().find(|n| !ident::is_valid(n)) {
-            return Err(ApiError::validation(
-                field,
-                format!("{field}: '{}' is not a valid name", bad.escape_debug()),
-            ));
+            return Err(ApiError::validation(field, format!("{field}: '{}' is not a valid name", bad.escape_debug())));
         }
         Ok(names)
     };
@@ -76,11 +63,7 @@ fn request(
 }
 
 /// The caller's active databases to search: those named in `wanted`, or all of them.
-async fn targets(
-    app: &App,
-    principal: &Principal,
-    wanted: Option<&[String]>,
-) -> Result<Vec<Target>, ApiError> {
+async fn targets(app: &App, principal: &Principal, wanted: Option<&[String]>) -> Result<Vec<Target>, ApiError> {
     let all = app.tenant_databases(&principal.user_id).await?;
     let mut records: Vec<&DatabaseRecord> = all.iter().filter(|r| r.is_active).collect();
     if let Some(ids) = wanted {
@@ -92,21 +75,14 @@ async fn targets(
     }
     let mut targets = Vec::with_capacity(records.len());
     for r in records {
-        targets.push(Target {
-            id: r.id.clone(),
-            name: r.name.clone(),
-            database: r.database_name.clone(),
-            pool: app.pool(r).await?,
-        });
+        targets.push(Target { id: r.id.clone(), name: r.name.clone(), database: r.database_name.clone(), pool: app.pool(r).await? });
     }
     Ok(targets)
 }
 
 fn limits(app: &App) -> Limits {
     Limits {
-        call_timeout: app.config.connect_timeout()
-            + app.config.query_timeout()
-            + std::time::Duration::from_secs(1),
+        call_timeout: app.config.connect_timeout() + app.config.query_timeout() + std::time::Duration::from_secs(1),
         snippet_chars: app.config.search.snippet_chars,
         rerank_candidates: app.embedder.as_ref().map_or(0, |e| e.candidates),
     }
@@ -116,10 +92,7 @@ fn search_error(e: SearchError) -> ApiError {
     match e {
         SearchError::UnknownName { field, message } => ApiError::validation(field, message),
         SearchError::Failed(PoolError::Rejected(code)) => {
-            tracing::warn!(
-                mysql_error = code,
-                "tenant database rejected a search statement"
-            );
+            tracing::warn!(mysql_error = code, "tenant database rejected a search statement");
             ApiError::SearchFailed("the database could not run this search".into())
         }
         SearchError::Failed(e) => unavailable(&e),
@@ -135,9 +108,7 @@ async fn run_cached(
     targets: &[Target],
 ) -> Result<Arc<search::Outcome>, SearchError> {
     let Some(cache) = &app.search_cache else {
-        return search::run(targets, request, limits(app), app.embedder.as_deref())
-            .await
-            .map(Arc::new);
+        return search::run(targets, request, limits(app), app.embedder.as_deref()).await.map(Arc::new);
     };
     let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
     let key = format!(
@@ -153,11 +124,7 @@ async fn run_cached(
         ids.join(","),
     );
     let outcome = cache
-        .try_get_with(key.clone(), async {
-            search::run(targets, request, limits(app), app.embedder.as_deref())
-                .await
-                .map(Arc::new)
-        })
+        .try_get_with(key.clone(), async { search::run(targets, request, limits(app), app.embedder.as_deref()).await.map(Arc::new) })
         .await
         .map_err(|e| (*e).clone())?;
     if outcome.databases.iter().any(|d| d.status != "ok") {
@@ -169,24 +136,14 @@ async fn run_cached(
 /// Queries shaped like SQL injection probes are incidents, and refused unless the operator
 /// switched refusal off.
 fn screen(app: &App, principal: &Principal, query: &str, origin: &Origin) -> Result<(), ApiError> {
-    let Some(shape) = injection::probe_shape(query) else {
-        return Ok(());
-    };
+    let Some(shape) = injection::probe_shape(query) else { return Ok(()) };
     if app.incidents.injection(&principal.who(), origin, shape) {
-        return Err(ApiError::SuspiciousInput {
-            field: "query",
-            shape,
-        });
+        return Err(ApiError::SuspiciousInput { field: "query", shape });
     }
     Ok(())
 }
 
-pub async fn search(
-    app: &App,
-    principal: &Principal,
-    fields: Fields,
-    origin: &Origin,
-) -> Result<Reply, ApiError> {
+pub async fn search(app: &App, principal: &Principal, fields: Fields, origin: &Origin) -> Result<Reply, ApiError> {
     let started = Instant::now();
     let (request, wanted) = request(&fields, app.config.search.max_query_chars)?;
     screen(app, principal, &request.query, origin)?;
@@ -239,9 +196,7 @@ pub async fn search(
         databases: &outcome.databases,
         warnings: &outcome.warnings,
     };
-    Ok(Reply::rendered(
-        serde_json::value::to_raw_value(&page).map_err(ApiError::internal)?,
-    ))
+    Ok(Reply::rendered(serde_json::value::to_raw_value(&page).map_err(ApiError::internal)?))
 }
 
 /// InnoDB's default `innodb_ft_min_token_size`: shorter words are not indexed.
@@ -250,31 +205,20 @@ const MIN_TOKEN: usize = 3;
 /// `POST /api/v1/search/analyze`: how the search would run (the planned statements' EXPLAIN), how
 /// long it takes now, and advice (missing FULLTEXT indexes, words too short to be indexed, query
 /// rewrites). The search itself runs once to measure it; nothing is recorded.
-pub async fn analyze(
-    app: &App,
-    principal: &Principal,
-    fields: Fields,
-    origin: &Origin,
-) -> Result<Reply, ApiError> {
+pub async fn analyze(app: &App, principal: &Principal, fields: Fields, origin: &Origin) -> Result<Reply, ApiError> {
     let (request, wanted) = request(&fields, app.config.search.max_query_chars)?;
     screen(app, principal, &request.query, origin)?;
     let targets = targets(app, principal, wanted.as_deref()).await?;
     let limits = limits(app);
     let mut recommendations = vec![];
-    let short: Vec<String> = crate::engine::boolean::words(&request.query)
-        .into_iter()
-        .filter(|w| w.chars().count() < MIN_TOKEN)
-        .collect();
+    let short: Vec<String> = crate::engine::boolean::words(&request.query).into_iter().filter(|w| w.chars().count() < MIN_TOKEN).collect();
     if !short.is_empty() {
         recommendations.push(format!(
             "Words shorter than {MIN_TOKEN} characters are not in the InnoDB FULLTEXT index (innodb_ft_min_token_size) and match nothing: {}",
             rows::html_escape(&short.join(", "))
         ));
     }
-    let Some(plan) = search::plan(&targets, &request, limits)
-        .await
-        .map_err(search_error)?
-    else {
+    let Some(plan) = search::plan(&targets, &request, limits).await.map_err(search_error)? else {
         recommendations.push("The query has no searchable words.".into());
         return Ok(Reply::ok(json!({
             "query": rows::html_escape(&request.query),
@@ -310,16 +254,10 @@ pub async fn analyze(
         .await
         .into_iter()
         .filter_map(Result::ok)
-        .flat_map(|e| {
-            e.index_usage
-                .into_iter()
-                .map(move |u| rows::html_escape(&format!("{}.{}: {u}", e.database, e.table)))
-        })
+        .flat_map(|e| e.index_usage.into_iter().map(move |u| rows::html_escape(&format!("{}.{}: {u}", e.database, e.table))))
         .collect();
     let started = Instant::now();
-    let outcome = search::run(&targets, &request, limits, app.embedder.as_deref())
-        .await
-        .map_err(search_error)?;
+    let outcome = search::run(&targets, &request, limits, app.embedder.as_deref()).await.map_err(search_error)?;
     let estimated = started.elapsed().as_secs_f64() * 1000.0;
     if outcome.total_count > 10_000 && request.mode == Mode::Natural {
         recommendations.push(
