@@ -389,3 +389,54 @@ async fn awkward_tables_render_correctly() {
         .await
         .unwrap();
 }
+
+/// A database's schema is discovered once and reused for `schema_ttl_secs`: a FULLTEXT index
+/// added meanwhile is not searched until the TTL ends or the tenant asks for the schema
+/// (`GET /databases/{id}/schema` reads it afresh).
+#[tokio::test]
+async fn schemas_are_cached_for_their_ttl_and_refreshed_on_demand() {
+    let mut conn = mariadb(None).await;
+    conn.query_drop(
+        "DROP DATABASE IF EXISTS altus4_schema_cache;
+         CREATE DATABASE altus4_schema_cache;
+         CREATE TABLE altus4_schema_cache.a (id INT PRIMARY KEY, body TEXT, FULLTEXT(body)) ENGINE=InnoDB;
+         CREATE TABLE altus4_schema_cache.b (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB;
+         CREATE TABLE altus4_schema_cache.c (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB;
+         INSERT INTO altus4_schema_cache.a VALUES (1, 'lighthouse keeper');
+         INSERT INTO altus4_schema_cache.b VALUES (1, 'lighthouse lamp');
+         INSERT INTO altus4_schema_cache.c VALUES (1, 'lighthouse stairs');",
+    )
+    .await
+    .unwrap();
+    const TTL_SECS: u64 = 3;
+    let config = GENEROUS_LIMITS.replace("[search]", &format!("[targets]\nschema_ttl_secs = {TTL_SECS}\n\n[search]"));
+    let server = Server::start_with_config(&config).await;
+    let token = server.register("schema-cache@example.com").await;
+    let (key, _) = server.create_key(&token, &["search"]).await;
+    let db = server.add_database(&token, "altus4_schema_cache").await;
+    let tables = |body: &Value| {
+        let mut names: Vec<String> =
+            body["data"]["results"].as_array().unwrap().iter().map(|r| r["table"].as_str().unwrap().to_string()).collect();
+        names.sort();
+        names
+    };
+    let search = || server.search(&key, json!({"query": "lighthouse", "databases": [db]}));
+
+    let (status, body) = search().await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(tables(&body), ["a"]);
+    conn.query_drop("ALTER TABLE altus4_schema_cache.b ADD FULLTEXT(body)").await.unwrap();
+    let (_, body) = search().await;
+    assert_eq!(tables(&body), ["a"], "the cached schema is used within its TTL");
+
+    let (status, schema) = server.get(&format!("/api/v1/databases/{db}/schema"), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{schema}");
+    let (_, body) = search().await;
+    assert_eq!(tables(&body), ["a", "b"], "asking for the schema refreshed it");
+
+    conn.query_drop("ALTER TABLE altus4_schema_cache.c ADD FULLTEXT(body)").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(TTL_SECS * 1000 + 500)).await;
+    let (_, body) = search().await;
+    assert_eq!(tables(&body), ["a", "b", "c"], "an expired schema is read again");
+    conn.query_drop("DROP DATABASE altus4_schema_cache").await.unwrap();
+}
