@@ -85,3 +85,39 @@ async fn a_header_trickled_a_byte_at_a_time_is_cut_off_at_the_header_timeout() {
     assert!(cut_off < Duration::from_secs(4), "held for {cut_off:?} with a 1 s header timeout");
     assert_eq!(server.get("/health", None).await.0, StatusCode::OK);
 }
+
+/// Oversized bodies are refused as they arrive, not after being read: a declared 2 MiB body gets
+/// 413 while only a few bytes of it were sent, and a chunked body (no length) as soon as it
+/// passes the cap, with the rest never sent. A server that buffered would wait for the rest
+/// (the body timeout here is 30 s, the test waits at most 5).
+#[tokio::test]
+async fn oversized_bodies_are_refused_without_being_read() {
+    let server = Server::start().await;
+    let read_status = |mut stream: TcpStream| async move {
+        let mut buf = vec![0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer before the body was sent")
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_string()
+    };
+
+    let mut declared = TcpStream::connect(addr(&server)).await.unwrap();
+    declared
+        .write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2097152\r\n\r\n{\"email\":")
+        .await
+        .unwrap();
+    assert_eq!(read_status(declared).await, "HTTP/1.1 413 Payload Too Large");
+
+    let mut chunked = TcpStream::connect(addr(&server)).await.unwrap();
+    chunked
+        .write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+        .await
+        .unwrap();
+    // The default cap is 1 MiB: 17 chunks of 64 KiB pass it; the body is never finished.
+    let chunk = [format!("{:x}\r\n", 64 * 1024).into_bytes(), vec![b' '; 64 * 1024], b"\r\n".to_vec()].concat();
+    for _ in 0..17 {
+        chunked.write_all(&chunk).await.unwrap();
+    }
+    assert_eq!(read_status(chunked).await, "HTTP/1.1 413 Payload Too Large");
+}
