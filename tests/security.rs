@@ -71,6 +71,16 @@ async fn eleven_bad_keys_block_the_address_even_for_a_valid_key_until_the_block_
     let (status, _, body) = as_client(&server, "198.51.100.20", Method::GET, "/api/v1/rate-limit", Some(&key), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
+    // Requests without any credential are not authentication attempts: a web page could make
+    // its visitors' browsers send them cross-site. Twenty of them block nobody.
+    let visitor = "198.51.100.77";
+    for path in ["/api/v1/rate-limit", "/api/v1/keys"].repeat(10) {
+        let (status, _, _) = as_client(&server, visitor, Method::GET, path, None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, body) = as_client(&server, visitor, Method::GET, "/api/v1/rate-limit", Some(&key), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
     // The block is on the audit trail as an incident; admins see it in force.
     let admin = server.admin_token("ops@example.com").await;
     let (status, body) = server.get("/api/v1/admin/incidents", Some(&admin)).await;

@@ -103,7 +103,11 @@ async fn audit_outcome(call: &Call<'_>, result: &Result<(Option<(RouteId, Option
         Err((routed, err)) => {
             let details = serde_json::json!({ "code": err.code(), "status": err.status().as_u16() });
             let target = routed.as_ref().and_then(|(_, id)| id.clone());
-            if err.status() == hyper::StatusCode::UNAUTHORIZED {
+            if matches!(err, ApiError::NoApiKey | ApiError::NoToken) {
+                // No credential was presented: not an authentication attempt. Counting it would
+                // let any web page get its visitors' address blocked with credential-less
+                // requests (an <img> pointing at the API), which browsers send cross-site.
+            } else if err.status() == hyper::StatusCode::UNAUTHORIZED {
                 let action = match routed {
                     Some((RouteId::Login, _)) => "auth.login",
                     _ => "auth.failed",
