@@ -361,3 +361,19 @@ async fn databases_outside_the_permitted_networks_are_refused_before_any_connect
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert!(reply["data"]["totalCount"].as_u64().unwrap() > 0);
 }
+
+/// Every route that takes a search query screens it: a probe typed into the suggestions box is
+/// refused and recorded like one sent to `/search`.
+#[tokio::test]
+async fn probes_in_suggestion_queries_are_refused_and_recorded() {
+    let server = Server::start().await;
+    let t = server.sakila_tenant("suggest-probe@example.com").await;
+    let (status, body) = server.get("/api/v1/search/suggestions?query=%27%20OR%201%3D1%20--", Some(&t.key)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["details"]["reason"], "suspicious", "{body}");
+    let (status, _) = server.get("/api/v1/search/suggestions?query=select%20films%20from%201999", Some(&t.key)).await;
+    assert_eq!(status, StatusCode::OK, "prose that merely contains SQL words is a suggestion query");
+    let (_, body) = server.get("/api/v1/audit?action=incident.", Some(&t.token)).await;
+    let actions: Vec<&str> = body["data"]["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["incident.injection_probe"], "{body}");
+}

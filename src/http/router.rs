@@ -336,7 +336,7 @@ async fn dispatch(
         AnalyzeSearch => search::analyze(app, who()?, body().await?, &call.origin).await,
         SearchHistory => analytics::history(app, who()?, query()).await,
         SearchTrends => analytics::trends(app, who()?).await,
-        SearchSuggestions => analytics::suggestions(app, who()?, query()).await,
+        SearchSuggestions => analytics::suggestions(app, who()?, query(), &call.origin).await,
         AnalyticsSearchHistory => analytics::search_history(app, who()?, query()).await,
         AnalyticsPopularQueries => analytics::popular_queries(app, who()?, query()).await,
         AnalyticsSearchTrends => analytics::search_trends(app, who()?, query()).await,

@@ -11,19 +11,29 @@ use std::sync::OnceLock;
 use regex::RegexSet;
 
 /// (name, pattern) of each probe shape; matched against the lower-cased query with SQL comments
-/// turned into spaces.
+/// turned into spaces. Each needs SQL *structure* (a quote closed and followed by a condition or a
+/// comment, a clause with its operands, a function call with SQL arguments), not SQL words alone:
+/// "select films from 1999", "sleep (the movie)" or "he said 'yes'; she said 'no'" are searches.
 const PATTERNS: &[(&str, &str)] = &[
-    ("quote-tautology", r#"['"`]\s*(or|and|\|\||&&)\s+\S+\s*(=|<|>|\blike\b|\bis\b)"#),
-    ("numeric-tautology", r"\b(or|and)\s+(\d+)\s*=\s*(\d+)\b"),
-    ("quote-terminator", r#"['"`]\s*(;|--|#|\)\s*(--|#|;))"#),
-    ("union-select", r"\bunion\s+(all\s+|distinct\s+)?select\b"),
-    ("stacked-statement", r";\s*(drop|delete|insert|update|alter|truncate|create|exec|execute|shutdown|grant|rename)\b"),
-    ("subquery", r"\(\s*select\b"),
-    ("select-from", r"\bselect\s+(\*|[a-z_@.]+(\s*,\s*[a-z_@.]+)*)\s+from\b"),
-    ("time-delay", r"\b(sleep|benchmark|pg_sleep|waitfor\s+delay)\s*[\('\d]"),
+    ("quote-tautology", r#"['"`]\s*\)*\s*(or|and|\|\||&&)\s*\(*\s*(['"`][^'"`]*['"`]|\d+|true\b|false\b)\s*(=|<>|!=|\blike\b|--(\s|$)|#|;|$)"#),
+    ("numeric-tautology", r"\b(or|and)\s+\(*\s*\d+\s*(=|<|>|<>|!=)\s*\d+\s*\)*\s*(--(\s|$)|#|;|$)"),
+    ("quote-terminator", r#"['"`]\s*\)*\s*(--(\s|$)|#\s*$)"#),
+    ("union-select", r"\bunion\s+(all\s+|distinct\s+)?select\s+(\*|\d|null\b|@@|0x|[a-z_.]+\s*(\(|,|\bfrom\b))"),
+    (
+        "stacked-statement",
+        r";\s*(drop\s+(table|database|user)\b|delete\s+from\b|insert\s+into\b|update\s+\S+\s+set\b|alter\s+(table|user|database)\b|truncate\s+table\b|create\s+(table|user|database)\b|grant\s+\w+\s+on\b|rename\s+table\b|shutdown\s*(;|$))",
+    ),
+    ("subquery", r"\(\s*select\s+(\*|\d|[a-z_]+\s*\(|[a-z_.]+\s*(,|\bfrom\b))"),
+    ("select-from", r"\bselect\s+(\*|[a-z_@.]+(\s*,\s*[a-z_@.]+)*)\s+from\s+[a-z_.`]+\s*(\bwhere\b|\blimit\b|;|--|#|$)"),
+    ("order-probe", r"\b(order|group)\s+by\s+\d+\s*(--|#)"),
+    ("time-delay", r"\b(sleep|pg_sleep)\s*\(\s*\d|\bbenchmark\s*\(\s*\d+\s*,|\bwaitfor\s+delay\s+'"),
     ("file-access", r"\b(load_file\s*\(|into\s+(out|dump)file\b)"),
-    ("catalog", r"\b(information_schema|mysql\.user|pg_catalog|sysobjects)\b|@@(version|datadir|hostname)"),
+    ("catalog", r"\b(information_schema|pg_catalog)\s*\.|\bmysql\.user\b|\bsysobjects\b|@@(version|datadir|hostname)"),
     ("error-based", r"\b(extractvalue|updatexml|xp_cmdshell)\s*\("),
+    (
+        "sql-function",
+        r"\b(ascii|ord)\s*\(\s*(substring|substr|mid)\s*\(|\bchar\s*\(\s*(0x[0-9a-f]+|\d+)\s*(,\s*(0x[0-9a-f]+|\d+)\s*)*\)|\b(user|version|database|current_user)\s*\(\s*\)",
+    ),
 ];
 
 fn patterns() -> &'static RegexSet {
@@ -33,11 +43,27 @@ fn patterns() -> &'static RegexSet {
 
 /// The name of the first probe shape `query` matches, if any.
 pub fn probe_shape(query: &str) -> Option<&'static str> {
-    let mut text = query.to_lowercase();
-    // `UNION/**/SELECT` is `UNION SELECT` to MariaDB.
+    // Full-width forms (`ＵＮＩＯＮ`) read as their ASCII letters.
+    let mut text: String = query
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect::<String>()
+        .to_lowercase();
+    // `UNION/**/SELECT` is `UNION SELECT` to MariaDB, and it runs what `/*! … */` holds.
     while let Some(start) = text.find("/*") {
         let end = text[start + 2..].find("*/").map_or(text.len(), |e| start + 2 + e + 2);
-        text.replace_range(start..end, " ");
+        let replacement = match text[start..end].strip_prefix("/*!") {
+            Some(body) => {
+                let body = body.strip_suffix("*/").unwrap_or(body);
+                format!(" {} ", body.trim_start_matches(|c: char| c.is_ascii_digit()))
+            }
+            None => " ".to_string(),
+        };
+        text.replace_range(start..end, &replacement);
     }
     patterns().matches(&text).iter().next().map(|i| PATTERNS[i].0)
 }
@@ -66,6 +92,18 @@ mod tests {
             "information_schema.tables",
             "@@version",
             "extractvalue(1,concat(0x7e,version()))",
+            // Forms an earlier version missed.
+            "' UNION/*!50000SELECT*/ 1",
+            "'||'1'='1",
+            "' or true--",
+            "1 or 2>1",
+            "1) or (1=1",
+            "1 order by 5--",
+            "1 and ascii(substring(user(),1,1))>64",
+            "char(0x41)",
+            "ＵＮＩＯＮ ＳＥＬＥＣＴ 1",
+            "' or ''='",
+            "'; delete from users where ''='",
         ] {
             assert!(probe_shape(probe).is_some(), "{probe:?} should be recognised");
         }
@@ -89,6 +127,24 @@ mod tests {
             "l'amour; toujours",
             "🎬 movies",
             "",
+            // Searches an earlier version refused.
+            "select films from 1999",
+            "select * from the best films",
+            "union select committee",
+            "what's new; delete me later",
+            "ten movies; update weekly",
+            "drop table tennis; delete spam",
+            "he said 'yes'; she said 'no'",
+            "'Alien' and 'Aliens' > the rest",
+            "\"quoted\" or other = fine",
+            "1 and 1=1 is math",
+            "sleep (the movie)",
+            "Sleep(ing) beauty",
+            "the (select few)",
+            "+(select) -union",
+            "information_schema is a cool word",
+            "'#1 hits' of 1990",
+            "C# 'in depth'",
         ] {
             assert_eq!(probe_shape(query), None, "{query:?} is an ordinary search");
         }

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::app::App;
+use crate::audit::Origin;
 use crate::error::ApiError;
 use crate::http::authn::Principal;
 use crate::http::body::Fields;
@@ -99,8 +100,10 @@ pub async fn trends(app: &App, principal: &Principal) -> Result<Reply, ApiError>
 }
 
 /// `GET /api/v1/search/suggestions?query=pre`
-pub async fn suggestions(app: &App, principal: &Principal, query: Fields) -> Result<Reply, ApiError> {
+pub async fn suggestions(app: &App, principal: &Principal, query: Fields, origin: &Origin) -> Result<Reply, ApiError> {
     let prefix = query.req_str("query", 1, 100)?;
+    // A probe is a probe whichever search route it is typed into.
+    super::search::screen(app, principal, &prefix, origin)?;
     let found = app.store.query_suggestions(&principal.user_id, &prefix, 10).await?;
     let top = found.first().map_or(1, |(_, n)| *n).max(1) as f64;
     let suggestions: Vec<Value> = found

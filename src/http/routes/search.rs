@@ -135,7 +135,7 @@ async fn run_cached(
 
 /// Queries shaped like SQL injection probes are incidents, and refused unless the operator
 /// switched refusal off.
-fn screen(app: &App, principal: &Principal, query: &str, origin: &Origin) -> Result<(), ApiError> {
+pub fn screen(app: &App, principal: &Principal, query: &str, origin: &Origin) -> Result<(), ApiError> {
     let Some(shape) = injection::probe_shape(query) else { return Ok(()) };
     if app.incidents.injection(&principal.who(), origin, shape) {
         return Err(ApiError::SuspiciousInput { field: "query", shape });
