@@ -17,10 +17,10 @@ fn parse(origin: &str) -> Option<(String, String, u16)> {
         return None;
     }
     let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => match p.parse::<u16>() {
-            Ok(p) => (h, p),
-            Err(_) if rest.starts_with('[') && rest.ends_with(']') => (rest, default),
-            Err(_) => return None,
+        Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => match port(p) {
+            Some(p) => (h, p),
+            None if rest.starts_with('[') && rest.ends_with(']') => (rest, default),
+            None => return None,
         },
         _ => (rest, default),
     };
@@ -28,6 +28,13 @@ fn parse(origin: &str) -> Option<(String, String, u16)> {
         return None;
     }
     Some((scheme, host.to_ascii_lowercase(), port))
+}
+
+/// A port as origins write it: decimal digits without a sign or leading zeros (`u16::parse`
+/// would also take `+443` and `0443`, which no browser sends).
+fn port(text: &str) -> Option<u16> {
+    let canonical = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
+    canonical.then(|| text.parse().ok()).flatten()
 }
 
 pub struct Cors {
@@ -95,6 +102,10 @@ mod tests {
         for bad in [
             "https://evil-allowed.example",
             "https://allowed.example.evil",
+            "https://allowed.example:+443",
+            "https://allowed.example:0443",
+            "https://allowed.example:00443",
+            "https://allowed.example:",
             "http://allowed.example",
             "https://allowed.example:8443",
             "http://localhost",
