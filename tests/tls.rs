@@ -61,6 +61,17 @@ async fn https_serves_http2_and_http11_with_hsts() {
     assert_eq!(h1.status(), StatusCode::OK);
     assert_eq!(h1.version(), Version::HTTP_11);
 
+    // HTTP/2 has the configured header cap (`server.max_header_bytes`, 64 KiB), as HTTP/1 does:
+    // a 32 KB header is served (hyper's own HTTP/2 default would refuse it), a 100 KB one is
+    // not, and the connection keeps serving.
+    let h2_client = tls.client(|b| b);
+    let fits = h2_client.get(tls.url("/health")).header("x-big", "a".repeat(32 * 1024)).send().await.unwrap();
+    assert_eq!((fits.status(), fits.version()), (StatusCode::OK, Version::HTTP_2));
+    let big = h2_client.get(tls.url("/health")).header("x-big", "a".repeat(100 * 1024)).send().await;
+    assert!(big.map_or(true, |r| r.status() != StatusCode::OK), "an oversized header block was served");
+    let after = h2_client.get(tls.url("/health")).send().await.unwrap();
+    assert_eq!((after.status(), after.version()), (StatusCode::OK, Version::HTTP_2));
+
     // TLS 1.2 is still accepted; so is a full API round trip over it.
     let tls12 = tls.client(|b| b.max_tls_version(reqwest::tls::Version::TLS_1_2));
     let resp = tls12

@@ -45,6 +45,8 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(256)
+        // The same header cap as HTTP/1 (its buffer size above).
+        .max_header_list_size(u32::try_from(app.config.server.max_header_bytes).unwrap_or(u32::MAX))
         // Idle HTTP/2 connections are pinged; a peer that stops answering is dropped.
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10));
