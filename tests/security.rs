@@ -118,8 +118,11 @@ async fn an_admin_can_lift_a_block() {
     let (status, _) = server.call(Method::DELETE, &format!("/api/v1/admin/blocks/{attacker}"), Some(&token), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "users cannot lift blocks");
 
-    let (status, body) = server.call(Method::DELETE, &format!("/api/v1/admin/blocks/{attacker}"), Some(&admin), None).await;
+    // Written as `encodeURIComponent` writes it, colons percent-encoded.
+    let encoded = attacker.replace(':', "%3A");
+    let (status, body) = server.call(Method::DELETE, &format!("/api/v1/admin/blocks/{encoded}"), Some(&admin), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["ip"], attacker);
     let (status, _, _) = as_client(&server, attacker, Method::GET, "/health", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let (_, body) = server.get("/api/v1/audit?action=admin.block_lifted", Some(&admin)).await;

@@ -112,6 +112,28 @@ routes! {
 
 /// How well a template matches a path (both split at `/`): `None` if not at all, else the number
 /// of literal segments (more literal wins: `/databases/status` over `/databases/{connectionId}`).
+/// A path segment with `%XX` escapes decoded (`%3A%3A1` is `::1`, as `encodeURIComponent`
+/// writes it); malformed escapes and bytes that do not form UTF-8 are left as they were.
+fn percent_decoded(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| segment.to_string())
+}
+
 fn score(template: &[&str], path: &[&str]) -> Option<(usize, Vec<String>)> {
     if template.len() != path.len() {
         return None;
@@ -127,7 +149,7 @@ fn score(template: &[&str], path: &[&str]) -> Option<(usize, Vec<String>)> {
             if ps.is_empty() {
                 return None;
             }
-            params.push((*ps).to_string());
+            params.push(percent_decoded(ps));
         } else if ts == ps {
             literals += 1;
         } else {
@@ -246,6 +268,14 @@ pub fn openapi() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_parameters_are_percent_decoded() {
+        assert_eq!(percent_decoded("%3A%3Affff%3A127.0.0.1"), "::ffff:127.0.0.1");
+        assert_eq!(percent_decoded("a%2"), "a%2", "malformed escapes stay");
+        assert_eq!(percent_decoded("%ff"), "%ff", "not UTF-8: left as sent");
+        assert_eq!(percent_decoded("plain-id"), "plain-id");
+    }
 
     #[test]
     fn routes_are_unique() {

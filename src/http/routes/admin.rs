@@ -96,5 +96,5 @@ pub async fn lift_block(app: &App, ip: &str) -> Result<Reply, ApiError> {
         return Err(ApiError::NotFound { what: "block" });
     }
     tracing::warn!(target: "security", event = "block_lifted", ip = %addr, "address block lifted by an admin");
-    Ok(Reply::ok(json!({ "lifted": true, "ip": addr.to_string() })))
+    Ok(Reply::ok(json!({ "lifted": true, "ip": addr.to_canonical().to_string() })))
 }
