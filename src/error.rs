@@ -29,8 +29,10 @@ pub enum ApiError {
     NoToken,
     #[error("invalid or expired token")]
     InvalidToken,
+    /// A wrong password. `account` is the account it was tried against, when one exists: for the
+    /// audit trail (its owner sees the attempt), never for the client.
     #[error("invalid email or password")]
-    InvalidCredentials,
+    InvalidCredentials { account: Option<String> },
     #[error("this action requires the `{required}` permission")]
     InsufficientPermissions { required: &'static str },
     /// The client address is blocked after repeated failed authentications.
@@ -89,7 +91,7 @@ impl ApiError {
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            NoApiKey | InvalidApiKey | NoToken | InvalidToken | InvalidCredentials => StatusCode::UNAUTHORIZED,
+            NoApiKey | InvalidApiKey | NoToken | InvalidToken | InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
             InsufficientPermissions { .. } | IpBlocked { .. } => StatusCode::FORBIDDEN,
             NotFound { .. } | RouteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -112,7 +114,7 @@ impl ApiError {
             InvalidApiKey => "INVALID_API_KEY",
             NoToken => "NO_TOKEN",
             InvalidToken => "INVALID_TOKEN",
-            InvalidCredentials => "INVALID_CREDENTIALS",
+            InvalidCredentials { .. } => "INVALID_CREDENTIALS",
             InsufficientPermissions { .. } => "INSUFFICIENT_PERMISSIONS",
             IpBlocked { .. } => "IP_BLOCKED",
             NotFound { .. } | RouteNotFound => "NOT_FOUND",

@@ -225,6 +225,9 @@ async fn the_audit_trail_records_who_did_what_from_where_and_is_read_only() {
     assert_eq!(server.get(&format!("/api/v1/databases/{}/schema", t.db), Some(&t.token)).await.0, StatusCode::OK);
     let (status, _) = server.call(Method::DELETE, &format!("/api/v1/keys/{weak_id}"), Some(&t.token), None).await;
     assert_eq!(status, StatusCode::OK);
+    // Someone tries a wrong password on this account: its owner sees the attempt.
+    let (status, _) = server.post("/api/v1/auth/login", None, json!({"email": "audited@example.com", "password": "wrong guess here"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let (status, body) = server.get("/api/v1/audit?limit=100", Some(&t.token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -234,6 +237,7 @@ async fn the_audit_trail_records_who_did_what_from_where_and_is_read_only() {
         assert!(has(action, "success"), "{action} missing: {body}");
     }
     assert!(has("auth.permission_denied", "denied"), "{body}");
+    assert!(has("auth.login", "failure"), "a failed login on the account is on its trail: {body}");
     let revoked = events.iter().find(|e| e["action"] == "key.revoked").unwrap();
     assert_eq!(revoked["target"], weak_id.as_str());
     assert_eq!(revoked["clientIp"], "127.0.0.1");

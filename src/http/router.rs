@@ -86,8 +86,13 @@ type Routed = (Option<(RouteId, Option<String>)>, ApiError);
 async fn audit_outcome(call: &Call<'_>, result: &Result<(Option<(RouteId, Option<String>)>, Reply), Routed>) {
     let app = call.app;
     let mut who = call.who.clone();
-    if let (None, Ok((_, reply))) = (&who.user_id, result) {
-        who.user_id = audit::reply_user(&reply.data);
+    if who.user_id.is_none() {
+        who.user_id = match result {
+            Ok((_, reply)) => audit::reply_user(&reply.data),
+            // A wrong password for an existing account goes on that account's trail.
+            Err((_, ApiError::InvalidCredentials { account })) => account.clone(),
+            Err(_) => None,
+        };
     }
     let record = |action: &str, outcome: &str, target: Option<String>, details: serde_json::Value| {
         app.audit.push(audit::record(action, outcome, &who, target, &call.origin, details));

@@ -49,7 +49,7 @@ pub async fn change_password(app: &App, principal: &Principal, fields: Fields) -
     let user = me(app, principal).await?;
     let ok = app.hasher.verify(current, Some(user.password_hash.clone())).await.map_err(ApiError::internal)?;
     if !ok {
-        return Err(ApiError::InvalidCredentials);
+        return Err(ApiError::InvalidCredentials { account: Some(user.id) });
     }
     let hash = app.hasher.hash(Secret::new(new)).await.map_err(ApiError::internal)?;
     app.store.bump_token_version(&user.id, Some(hash)).await?;

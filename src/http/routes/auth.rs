@@ -95,9 +95,9 @@ pub async fn login(app: &App, fields: Fields) -> Result<Reply, ApiError> {
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
         .await
         .map_err(ApiError::internal)?;
-    let Some(user) = user.filter(|_| ok) else {
+    let Some(user) = user.as_ref().filter(|_| ok) else {
         tracing::warn!(target: "security", event = "login_failed", "failed login");
-        return Err(ApiError::InvalidCredentials);
+        return Err(ApiError::InvalidCredentials { account: user.map(|u| u.id) });
     };
     app.store.touch_user(&user.id).await?;
     let token = issue_token(app, &user);
