@@ -121,3 +121,14 @@ async fn oversized_bodies_are_refused_without_being_read() {
     }
     assert_eq!(read_status(chunked).await, "HTTP/1.1 413 Payload Too Large");
 }
+
+/// A client that sends its request and then closes its sending side still gets the answer.
+#[tokio::test]
+async fn a_half_closed_client_still_gets_its_answer() {
+    let server = Server::start().await;
+    let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+    stream.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+    stream.shutdown().await.unwrap();
+    let (reply, _) = read_until_closed(&mut stream).await;
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+}

@@ -40,7 +40,10 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(app.config.server.header_read_timeout_secs))
-        .max_buf_size(app.config.server.max_header_bytes.max(8192));
+        .max_buf_size(app.config.server.max_header_bytes.max(8192))
+        // A client that sends its request and then shuts down its side (`nc -N`, some scripts)
+        // still gets the answer.
+        .half_close(true);
     builder
         .http2()
         .timer(TokioTimer::new())
