@@ -159,9 +159,19 @@ fn hit_rendering(c: &mut Criterion) {
     }
 }
 
+fn injection_screening(c: &mut Criterion) {
+    use altus4::incidents::injection::probe_shape;
+    c.bench_function("injection screening of one query (ordinary search)", |b| {
+        b.iter(|| black_box(probe_shape(black_box("postgres async driver for python"))))
+    });
+    c.bench_function("injection screening of one query (probe)", |b| {
+        b.iter(|| black_box(probe_shape(black_box("x' UNION/*!50000SELECT*/ username, password FROM users --"))))
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = admission, key_validation, hit_rendering
+    targets = admission, key_validation, hit_rendering, injection_screening
 }
 criterion_main!(benches);
