@@ -214,10 +214,22 @@ pub enum PoolMsg {
     Executed { reply: RpcReplyPort<u64> },
 }
 
+/// How often a pool's host is resolved and checked against the network policy again.
+const RECHECK: Duration = Duration::from_secs(60);
+
+/// A pool and the addresses it is pinned to (`None`: no policy, the driver resolves the name).
+struct Pinned {
+    pool: Pool,
+    addresses: Option<Vec<std::net::IpAddr>>,
+    /// When the addresses were last checked; `None` after a connection failure.
+    checked: Option<Instant>,
+}
+
 /// State shared by the actor and the query tasks it spawns.
 pub struct Shared {
     spec: PoolSpec,
-    pool: OnceCell<Pool>,
+    /// Made on first use, once the address has passed the network policy (see `current_pool`).
+    pool: tokio::sync::Mutex<Option<Pinned>>,
     flavor: OnceCell<Flavor>,
     schema: Mutex<Option<(Instant, Arc<DbSchema>)>>,
     breaker: Mutex<Breaker>,
@@ -244,15 +256,42 @@ impl Shared {
 
     async fn conn(&self) -> Result<Conn, PoolError> {
         let connect = async {
-            // The pool is made on first use, once the address has passed the network policy; a
-            // refusal is not kept, so a policy change takes effect on the next request.
-            let pool = self
-                .pool
-                .get_or_try_init(|| async { Ok::<_, PoolError>(Pool::new(opts(&self.spec, self.spec.admitted().await?))) })
-                .await?;
+            let pool = self.current_pool().await?;
             pool.get_conn().await.map_err(|e| PoolError::from_mysql(&e))
         };
-        tokio::time::timeout(self.spec.limits.connect_timeout, connect).await.map_err(|_| PoolError::Timeout)?
+        let result =
+            tokio::time::timeout(self.spec.limits.connect_timeout, connect).await.map_err(|_| PoolError::Timeout)?;
+        if result.as_ref().is_err_and(PoolError::is_outage) {
+            // The name may point elsewhere now (a failover): check it again on the next request.
+            if let Some(pinned) = self.pool.lock().await.as_mut() {
+                pinned.checked = None;
+            }
+        }
+        result
+    }
+
+    /// The pool, connected only to addresses the network policy admitted. The host's addresses
+    /// are checked again every `RECHECK` and after a connection failure; when they changed (a
+    /// DNS failover), a new pool replaces the old one. A refusal is not kept, so a policy or
+    /// DNS change takes effect on the next request.
+    async fn current_pool(&self) -> Result<Pool, PoolError> {
+        let mut slot = self.pool.lock().await;
+        if let Some(pinned) = slot.as_ref().filter(|p| p.checked.is_some_and(|at| at.elapsed() < RECHECK)) {
+            return Ok(pinned.pool.clone());
+        }
+        let addresses = self.spec.admitted().await?;
+        match slot.as_mut() {
+            Some(pinned) if pinned.addresses == addresses => pinned.checked = Some(Instant::now()),
+            _ => {
+                let fresh = Pinned { pool: Pool::new(opts(&self.spec, addresses.clone())), addresses, checked: Some(Instant::now()) };
+                if let Some(old) = slot.replace(fresh) {
+                    tokio::spawn(async move {
+                        let _ = old.pool.disconnect().await;
+                    });
+                }
+            }
+        }
+        Ok(slot.as_ref().expect("just set").pool.clone())
     }
 
     async fn flavor(&self, conn: &mut Conn) -> Result<Flavor, PoolError> {
@@ -326,7 +365,7 @@ impl Actor for PoolActor {
     async fn pre_start(&self, _myself: ActorRef<PoolMsg>, spec: PoolSpec) -> Result<Arc<Shared>, ActorProcessingErr> {
         // The pool is created, and connects, on the first query.
         Ok(Arc::new(Shared {
-            pool: OnceCell::new(),
+            pool: tokio::sync::Mutex::new(None),
             flavor: OnceCell::new(),
             schema: Mutex::new(None),
             breaker: Mutex::new(Breaker::new(spec.limits.breaker)),
@@ -366,7 +405,7 @@ impl Actor for PoolActor {
     }
 
     async fn post_stop(&self, _myself: ActorRef<PoolMsg>, shared: &mut Arc<Shared>) -> Result<(), ActorProcessingErr> {
-        if let Some(pool) = shared.pool.get().cloned() {
+        if let Some(Pinned { pool, .. }) = shared.pool.lock().await.take() {
             tokio::spawn(async move {
                 let _ = pool.disconnect().await;
             });
