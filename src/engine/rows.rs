@@ -144,7 +144,7 @@ pub struct Terms(Vec<Term>);
 
 struct Term {
     chars: Vec<char>,
-    /// The folded term as a string when it is all ASCII: ASCII text is searched with `str::find`.
+    /// The folded term as a string when it is all ASCII: ASCII text is searched for it bytewise.
     ascii: Option<String>,
 }
 
@@ -379,6 +379,13 @@ pub struct Content<'a> {
     pub values: &'a [Value],
 }
 
+impl<'a> Content<'a> {
+    /// The value of `column`, if the row has it.
+    pub fn get(&self, column: &str) -> Option<&'a Value> {
+        self.names.iter().position(|n| n == column).map(|i| &self.values[i])
+    }
+}
+
 impl Serialize for Content<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.names.len()))?;
@@ -408,11 +415,7 @@ pub struct HitView<'a> {
 
 impl HitView<'_> {
     fn value_of(&self, column: &str) -> Option<&Value> {
-        self.row
-            .names
-            .iter()
-            .position(|n| n == column)
-            .map(|i| &self.row.values[i])
+        self.row.get(column)
     }
 
     fn id(&self) -> String {

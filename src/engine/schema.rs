@@ -62,7 +62,8 @@ const INNODB_DEFAULT_MIN_TOKEN: usize = 3;
 #[derive(Clone, Debug)]
 pub struct TextRules {
     pub min_token: usize,
-    /// Lower-cased; empty when stopwords are off or their list could not be read.
+    /// Case-folded like query terms (`rows::fold_case`); empty when stopwords are off or their
+    /// list could not be read.
     pub stopwords: HashSet<String>,
 }
 
@@ -73,7 +74,7 @@ impl Default for TextRules {
 }
 
 impl TextRules {
-    /// Whether `word` (lower-cased) can be in an InnoDB FULLTEXT index of this server.
+    /// Whether `word` (case-folded) can be in an InnoDB FULLTEXT index of this server.
     pub fn indexes(&self, word: &str) -> bool {
         word.chars().count() >= self.min_token && !self.stopwords.contains(word)
     }
@@ -206,7 +207,7 @@ async fn text_rules(conn: &mut mysql_async::Conn) -> TextRules {
     };
     match conn.query::<Row, _>(sql).await {
         Ok(words) => {
-            rules.stopwords = words.iter().filter_map(|r| r.as_ref(0).and_then(super::rows::as_text)).map(|w| w.to_lowercase()).collect();
+            rules.stopwords = words.iter().filter_map(|r| r.as_ref(0).and_then(super::rows::as_text)).map(|w| super::rows::fold_case(&w)).collect();
         }
         Err(_) if custom.is_none() => {} // the built-in list it would have shown
         Err(_) => rules.stopwords.clear(),

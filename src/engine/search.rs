@@ -28,7 +28,7 @@ use super::embeddings::{self, Embedder};
 use super::ident::quote;
 use super::pool::{PoolError, PoolMsg};
 use super::rows;
-use super::schema::{DbSchema, FullTextIndex, TableSchema};
+use super::schema::{DbSchema, FullTextIndex, TableSchema, TextRules};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -150,6 +150,9 @@ pub struct Plan {
     /// (database name, table) of every table without a FULLTEXT index, for advice.
     pub unindexed: Vec<(String, TableSchema)>,
     pub warnings: Vec<String>,
+    /// The smallest `innodb_ft_min_token_size` of the databases whose schema was read: shorter
+    /// words are in none of their InnoDB indexes.
+    pub min_token: usize,
 }
 
 /// Reads the schemas (cached by each pool) and plans the statements. `Ok(None)` when the query
@@ -238,7 +241,8 @@ pub async fn plan(targets: &[Target], request: &Request, limits: Limits) -> Resu
              setting innodb_ft_min_token_size), so the FULLTEXT index cannot match it: add a longer, more specific word"
         ));
     }
-    Ok(Some(Plan { against, terms, tables, failures, skipped, unindexed, warnings }))
+    let min_token = ok.iter().map(|(_, s)| s.text_rules.min_token).min().unwrap_or(TextRules::default().min_token);
+    Ok(Some(Plan { against, terms, tables, failures, skipped, unindexed, warnings, min_token }))
 }
 
 /// How MariaDB would run one planned statement.
@@ -555,11 +559,7 @@ impl Hit {
     }
 
     fn value_of(&self, column: &str) -> Option<&Value> {
-        self.source
-            .names
-            .iter()
-            .position(|n| n == column)
-            .map(|i| &self.values[i])
+        rows::Content { names: &self.source.names, values: &self.values }.get(column)
     }
 
     fn view<'a>(

@@ -11,6 +11,7 @@ use crate::audit::Origin;
 use crate::incidents::injection;
 use crate::engine::{ident, rows};
 use crate::engine::pool::PoolError;
+use crate::engine::schema::TextRules;
 use crate::engine::search::{self, Limits, Mode, SearchError, Target};
 use crate::error::ApiError;
 use crate::http::authn::{Principal, Via};
@@ -199,9 +200,6 @@ pub async fn search(app: &App, principal: &Principal, fields: Fields, origin: &O
     Ok(Reply::rendered(serde_json::value::to_raw_value(&page).map_err(ApiError::internal)?))
 }
 
-/// InnoDB's default `innodb_ft_min_token_size`: shorter words are not indexed.
-const MIN_TOKEN: usize = 3;
-
 /// `POST /api/v1/search/analyze`: how the search would run (the planned statements' EXPLAIN), how
 /// long it takes now, and advice (missing FULLTEXT indexes, words too short to be indexed, query
 /// rewrites). The search itself runs once to measure it; nothing is recorded.
@@ -211,14 +209,17 @@ pub async fn analyze(app: &App, principal: &Principal, fields: Fields, origin: &
     let targets = targets(app, principal, wanted.as_deref()).await?;
     let limits = limits(app);
     let mut recommendations = vec![];
-    let short: Vec<String> = crate::engine::boolean::words(&request.query).into_iter().filter(|w| w.chars().count() < MIN_TOKEN).collect();
+    let plan = search::plan(&targets, &request, limits).await.map_err(search_error)?;
+    // The servers' own minimum token size (InnoDB's default when no schema was read).
+    let min_token = plan.as_ref().map_or(TextRules::default().min_token, |p| p.min_token);
+    let short: Vec<String> = crate::engine::boolean::words(&request.query).into_iter().filter(|w| w.chars().count() < min_token).collect();
     if !short.is_empty() {
         recommendations.push(format!(
-            "Words shorter than {MIN_TOKEN} characters are not in the InnoDB FULLTEXT index (innodb_ft_min_token_size) and match nothing: {}",
+            "Words shorter than {min_token} characters are not in the InnoDB FULLTEXT index (innodb_ft_min_token_size) and match nothing: {}",
             rows::html_escape(&short.join(", "))
         ));
     }
-    let Some(plan) = search::plan(&targets, &request, limits).await.map_err(search_error)? else {
+    let Some(plan) = plan else {
         recommendations.push("The query has no searchable words.".into());
         return Ok(Reply::ok(json!({
             "query": rows::html_escape(&request.query),
